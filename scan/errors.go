@@ -1,0 +1,43 @@
+package scan
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The failure classes of a distribution. A failure reason sent to the
+// mainframe starts with the class name followed by a colon, so that an
+// operator can tell at a glance whether a job failed because of the package
+// (too large, malformed, unsupported), the network, or time.
+var (
+	ErrTooLarge       = errors.New("too large")
+	ErrMalformed      = errors.New("malformed")
+	ErrUnsupported    = errors.New("unsupported")
+	ErrDownloadFailed = errors.New("download failed")
+	ErrTimeout        = errors.New("timeout")
+	ErrNoDistribution = errors.New("no distributions")
+)
+
+// classes is in the order Class tests them: the first match wins.
+var classes = []error{ErrTooLarge, ErrMalformed, ErrUnsupported, ErrDownloadFailed, ErrTimeout, ErrNoDistribution}
+
+// Class returns the failure class of err (one of the Err* sentinels), or nil
+// when err carries none of them.
+func Class(err error) error {
+	for _, c := range classes {
+		if errors.Is(err, c) {
+			return c
+		}
+	}
+	return nil
+}
+
+// classed wraps detail under class so that the message reads "class: detail".
+func classed(class error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", class, fmt.Sprintf(format, args...))
+}
+
+// tooLarge reports a limit hit, naming the limit and both figures.
+func tooLarge(what string, got, limit int64) error {
+	return classed(ErrTooLarge, "%s %d > limit %d", what, got, limit)
+}
