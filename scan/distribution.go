@@ -1,0 +1,172 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Status of a scanned distribution.
+const (
+	StatusComplete = "complete"
+	StatusFailed   = "failed"
+)
+
+// FileMatch is a file of a distribution for which at least one rule counted.
+type FileMatch struct {
+	Path  string // raw bytes, as in the archive; see [DisplayName]
+	Score int64
+	Rules []string // in rule set order
+}
+
+// RuleHit is a distinct rule that counted somewhere in a distribution.
+type RuleHit struct {
+	Name   string
+	Weight int64
+}
+
+// DistResult is the outcome of scanning one distribution. A failed
+// distribution keeps the findings made before it failed.
+type DistResult struct {
+	// Target is the distribution's URL or local path, as given.
+	Target string
+	Format Format
+	// Err is nil when the distribution is complete; otherwise its class
+	// (see [Class]) says why it failed.
+	Err           error
+	Score         int64
+	Rules         []RuleHit   // distinct counted rules, sorted by name
+	Files         []FileMatch // archive order
+	Notes         []Note
+	BytesExpanded int64
+	FilesScanned  int64
+	// RulesHash is the hash of the rule set that scanned the distribution.
+	RulesHash string
+}
+
+// Status returns StatusComplete or StatusFailed.
+func (d *DistResult) Status() string {
+	if d.Err != nil {
+		return StatusFailed
+	}
+	return StatusComplete
+}
+
+// Scanner flattens and matches distributions with one [Matcher]. It is not
+// safe for concurrent use: run one per goroutine.
+type Scanner struct {
+	m   *Matcher
+	lim Limits
+
+	// per-distribution state, reused
+	idx    []int32
+	raw    map[string][]int32 // path -> rules that matched, before filetype: links count them again
+	counts map[int32]bool
+}
+
+// NewScanner returns a scanner over rs with the given limits.
+func NewScanner(rs *RuleSet, lim Limits) (*Scanner, error) {
+	if err := lim.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := rs.NewMatcher(lim.YaraTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Scanner{m: m, lim: lim, raw: map[string][]int32{}, counts: map[int32]bool{}}, nil
+}
+
+// Close frees the scanner's matcher.
+func (s *Scanner) Close() { s.m.Close() }
+
+// RuleSet returns the rule set the scanner matches with.
+func (s *Scanner) RuleSet() *RuleSet { return s.m.RuleSet() }
+
+// Scan flattens data, the bytes of the distribution at target, and matches
+// every file. It never panics on hostile input: a panic in a reader is
+// turned into a malformed failure.
+func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *DistResult) {
+	rules := s.m.RuleSet().Rules()
+	res = &DistResult{Target: target, RulesHash: s.m.RuleSet().Hash()}
+	clear(s.raw)
+	clear(s.counts)
+
+	record := func(path string, matched []int32) {
+		var fm *FileMatch
+		for _, i := range matched {
+			r := &rules[i]
+			if !r.CountsFor(path) {
+				continue
+			}
+			if fm == nil {
+				res.Files = append(res.Files, FileMatch{Path: path})
+				fm = &res.Files[len(res.Files)-1]
+			}
+			if slices.Contains(fm.Rules, r.Name) {
+				continue // a link whose targets repeat a name
+			}
+			fm.Rules = append(fm.Rules, r.Name)
+			fm.Score += r.Weight
+			s.counts[i] = true
+		}
+	}
+	visit := func(f *File) error {
+		if f.LinkTargets != nil {
+			var union []int32
+			for _, t := range f.LinkTargets {
+				union = append(union, s.raw[t]...)
+			}
+			record(f.Path, union)
+			return nil
+		}
+		var err error
+		s.idx, err = s.m.Match(f.Data, s.idx[:0])
+		if len(s.idx) > 0 {
+			s.raw[f.Path] = append(s.raw[f.Path], s.idx...)
+		}
+		record(f.Path, s.idx)
+		if err != nil {
+			return wrapPath(err, f.Path)
+		}
+		return nil
+	}
+
+	defer func() {
+		if p := recover(); p != nil {
+			res.Err = classed(ErrMalformed, "reader crashed: %v", p)
+		}
+		for i := range s.counts {
+			res.Rules = append(res.Rules, RuleHit{Name: rules[i].Name, Weight: rules[i].Weight})
+			res.Score += rules[i].Weight
+		}
+		sort.Slice(res.Rules, func(a, b int) bool { return res.Rules[a].Name < res.Rules[b].Name })
+	}()
+	fl, err := Flatten(ctx, data, s.lim, visit)
+	res.Format, res.Notes, res.BytesExpanded, res.FilesScanned = fl.Format, fl.Notes, fl.BytesExpanded, fl.Files
+	if err != nil && Class(err) == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		err = fmt.Errorf("%w: scan stopped: %w", ErrTimeout, err)
+	}
+	res.Err = err
+	return res
+}
+
+// pathError names the file whose matching failed while keeping the class.
+type pathError struct {
+	class error
+	msg   string
+}
+
+func (e *pathError) Error() string { return e.msg }
+func (e *pathError) Unwrap() error { return e.class }
+
+func wrapPath(err error, path string) error {
+	c := Class(err)
+	if c == nil {
+		return err
+	}
+	detail := strings.TrimPrefix(err.Error(), c.Error()+": ")
+	return &pathError{class: c, msg: c.Error() + ": " + display(path) + ": " + detail}
+}

@@ -1,0 +1,269 @@
+package scan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// File is one file of a flattened distribution, as handed to a [Visitor].
+type File struct {
+	// Path is the file's name inside the distribution. Files of a nested
+	// archive are named "outer/inner.zip/path". Bytes are kept as the
+	// archive gave them, valid UTF-8 or not.
+	Path string
+	// Data is the file's content. It is only valid during the visit: the
+	// buffer is reused for the next file.
+	Data []byte
+	// Depth is 0 for the distribution's own files, 1 inside a nested archive…
+	Depth int
+	// Archive is set when Data is itself an archive whose files are visited
+	// right after this one.
+	Archive bool
+	// LinkTargets is set for a tar link that resolves to files of the same
+	// archive: the Paths of those files (several when a name repeats). Data
+	// is nil; the targets' matches count under the link's own name, because
+	// pip installs the link under that name.
+	LinkTargets []string
+}
+
+// Note records something odd that did not fail the distribution, such as a
+// nested archive that would not open (real sdists ship broken test data).
+type Note struct {
+	Path   string // already passed through DisplayName
+	Reason string
+}
+
+// Visitor receives every file of a distribution in archive order, a nested
+// archive's own bytes before its files. An error stops the walk and fails
+// the distribution.
+type Visitor func(f *File) error
+
+// Flattened sums up a walk.
+type Flattened struct {
+	Format        Format
+	BytesExpanded int64
+	Files         int64
+	Notes         []Note
+}
+
+// Flatten walks the archive in data entirely in memory, calling visit for
+// every file at every nesting depth, and enforces lim throughout. The error
+// is classed (see [Class]); Flattened is filled in as far as the walk got,
+// so that a failure still reports what it saw.
+func Flatten(ctx context.Context, data []byte, lim Limits, visit Visitor) (Flattened, error) {
+	w := &walker{ctx: ctx, lim: lim, visit: visit, total: int64(len(data))}
+	err := w.top(data)
+	return Flattened{Format: w.format, BytesExpanded: w.expanded, Files: w.files, Notes: w.notes}, err
+}
+
+type walker struct {
+	ctx      context.Context
+	lim      Limits
+	visit    Visitor
+	total    int64 // bytes of the distribution, for the overall ratio
+	format   Format
+	expanded int64
+	files    int64
+	notes    []Note
+	bufs     [][]byte // one reusable file buffer per depth
+}
+
+func (w *walker) top(data []byte) error {
+	if int64(len(data)) > w.lim.MaxScanSize {
+		return tooLarge("archive of", int64(len(data)), w.lim.MaxScanSize)
+	}
+	switch {
+	case isZip(data):
+		w.format = FormatZip
+		return w.walkZip(data, "", 0)
+	case sniffCompression(data) != compNone:
+		c := sniffCompression(data)
+		w.format = c.tarFormat()
+		stream, isTar, err := w.openTarStream(data, c, "")
+		if err != nil {
+			return classed(ErrMalformed, "%s: %v", w.format, err)
+		}
+		if !isTar {
+			return classed(ErrUnsupported, "format not recognised: a %s stream that holds no tar archive", w.format)
+		}
+		return w.walkTar(stream, "", 0)
+	case isUstar(data) || isTarHeader(data, false):
+		w.format = FormatTar
+		return w.walkTar(bytes.NewReader(data), "", 0)
+	}
+	return classed(ErrUnsupported, "format not recognised (starts with %s)", strconv.Quote(string(data[:min(len(data), 8)])))
+}
+
+// openTarStream opens the compressed stream of data and tells whether its
+// first block is a tar header. The stream is bounded by the ratio and the
+// expanded budget.
+func (w *walker) openTarStream(data []byte, c compression, path string) (io.Reader, bool, error) {
+	src := bytes.NewReader(data)
+	dec, err := openStream(c, src)
+	if err != nil {
+		return nil, false, err
+	}
+	rr := &ratioReader{r: dec, src: src, srcSize: int64(len(data)), maxRatio: w.lim.MaxRatio, maxOut: w.lim.MaxExpandedSize, path: path}
+	if path == "" {
+		rr.path = "the distribution"
+	}
+	head := make([]byte, tarBlock)
+	n, err := io.ReadFull(rr, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	if n < tarBlock || !isTarHeader(head, true) {
+		return nil, false, nil
+	}
+	return io.MultiReader(bytes.NewReader(head), rr), true, nil
+}
+
+// nestedArchive tells whether a file's content is an archive to open: a
+// zip, a tar, or a gzip/bzip2/xz stream whose first block is a tar header.
+// A bare compressed file (data.json.gz) is not: its raw bytes are scanned.
+func (w *walker) nestedArchive(data []byte) bool {
+	switch {
+	case isZip(data):
+		return true
+	case isUstar(data):
+		return true
+	case sniffCompression(data) != compNone:
+		_, isTar, err := w.openTarStream(data, sniffCompression(data), "")
+		return err == nil && isTar
+	}
+	return false
+}
+
+// walkNested opens a nested archive whose bytes were just visited.
+func (w *walker) walkNested(data []byte, prefix string, depth int) error {
+	switch {
+	case isZip(data):
+		return w.walkZip(data, prefix, depth)
+	case isUstar(data):
+		return w.walkTar(bytes.NewReader(data), prefix, depth)
+	}
+	c := sniffCompression(data)
+	stream, isTar, err := w.openTarStream(data, c, prefix[:len(prefix)-1])
+	switch {
+	case err != nil && Class(err) != nil:
+		return err
+	case err != nil:
+		return classed(ErrMalformed, "%s: %v", c.tarFormat(), err)
+	case !isTar:
+		return classed(ErrUnsupported, "a %s stream that holds no tar archive", c.tarFormat())
+	}
+	return w.walkTar(stream, prefix, depth)
+}
+
+// admit counts a file against the budgets before anything is allocated for
+// it. compressed is the member's stored size, or -1 when not known apart.
+func (w *walker) admit(path string, size, compressed int64) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	w.files++
+	if w.files > w.lim.MaxFiles {
+		return tooLarge("number of files", w.files, w.lim.MaxFiles)
+	}
+	if size > w.lim.MaxFileSize {
+		return tooLarge("file "+display(path)+" of", size, w.lim.MaxFileSize)
+	}
+	if size < 0 {
+		return classed(ErrMalformed, "file %s has negative size %d", display(path), size)
+	}
+	expanded := w.expanded + size
+	if expanded > w.lim.MaxExpandedSize {
+		return tooLarge("expanded size", expanded, w.lim.MaxExpandedSize)
+	}
+	if expanded > RatioFloor && expanded > w.lim.MaxRatio*w.total {
+		return ratioError("the distribution", expanded, w.total, w.lim.MaxRatio)
+	}
+	if compressed >= 0 && size > RatioFloor && size > w.lim.MaxRatio*compressed {
+		return ratioError(path, size, compressed, w.lim.MaxRatio)
+	}
+	w.expanded = expanded
+	return nil
+}
+
+// buffer returns the reusable buffer of depth, sized n. Buffers of a
+// shallower depth stay alive while a nested archive is walked.
+func (w *walker) buffer(depth int, n int64) []byte {
+	for len(w.bufs) <= depth {
+		w.bufs = append(w.bufs, nil)
+	}
+	b := w.bufs[depth]
+	if int64(cap(b)) < n {
+		b = make([]byte, n)
+		// Keep only modest buffers for reuse: one huge file should not pin
+		// its size for the rest of the walk.
+		if n <= 16<<20 {
+			w.bufs[depth] = b
+		}
+	}
+	return b[:n]
+}
+
+// readExact reads exactly len(buf) bytes and then expects the end of the
+// member, so that checks a reader makes at its end (zip CRCs, sizes) run.
+func readExact(r io.Reader, buf []byte) error {
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	var probe [1]byte
+	n, err := r.Read(probe[:])
+	for n == 0 && err == nil {
+		n, err = r.Read(probe[:])
+	}
+	switch {
+	case n > 0:
+		return errors.New("member is longer than its declared size")
+	case errors.Is(err, io.EOF):
+		return nil
+	}
+	return err
+}
+
+// file visits one file's content and, when it is a nested archive, walks
+// into it. A nested archive that fails to open is a note; budgets, depth
+// and failures of the visitor fail the distribution.
+func (w *walker) file(path string, data []byte, depth int) error {
+	f := &File{Path: path, Data: data, Depth: depth}
+	f.Archive = w.nestedArchive(data)
+	if f.Archive && depth+1 > w.lim.MaxDepth {
+		return tooLarge("nesting depth of "+display(path)+":", int64(depth+1), int64(w.lim.MaxDepth))
+	}
+	if err := w.visit(f); err != nil {
+		return err
+	}
+	if !f.Archive {
+		return nil
+	}
+	err := w.walkNested(data, path+"/", depth+1)
+	if c := Class(err); c == ErrMalformed || c == ErrUnsupported {
+		w.notes = append(w.notes, Note{Path: display(path), Reason: err.Error()})
+		return nil
+	}
+	return err
+}
+
+// DisplayName returns name as it is when it is printable UTF-8, and quoted
+// with Go escapes otherwise, so that hostile bytes in a file name can
+// neither vanish in a report nor forge one.
+func DisplayName(name string) string {
+	if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return name
+	}
+	return strconv.Quote(name)
+}
+
+
+func display(name string) string { return DisplayName(name) }

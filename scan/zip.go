@@ -1,0 +1,213 @@
+package scan
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Zip methods beyond Go's own store and deflate. Python's zipfile, and so
+// pip, reads bzip2, LZMA and (from 3.14) zstd members; a scanner that cannot
+// would see an empty file where pip installs code.
+const (
+	zipStore   = 0
+	zipDeflate = 8
+	zipBzip2   = 12
+	zipLZMA    = 14
+	zipZstd    = 93
+	zipXz      = 95
+)
+
+// walkZip visits the members of a zip in directory order, after checking
+// the archive for the structural tricks in ARCHIVES.md: a directory that
+// hides local entries, overlapping entries, and declared counts beyond the
+// file budget.
+func (w *walker) walkZip(data []byte, prefix string, depth int) error {
+	if n, ok := zipDeclaredEntries(data); ok && n > uint64(w.lim.MaxFiles-w.files) {
+		return tooLarge("zip "+display(strings.TrimSuffix(prefix, "/"))+" declares entries", int64(min(n, math.MaxInt64)), w.lim.MaxFiles-w.files)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return classed(ErrMalformed, "%v", err)
+	}
+	zr.RegisterDecompressor(zipDeflate, newInflater)
+	zr.RegisterDecompressor(zipBzip2, newBzip2)
+	zr.RegisterDecompressor(zipZstd, newZstd)
+	zr.RegisterDecompressor(zipXz, newXz)
+	if err := checkZipLayout(data, zr.File); err != nil {
+		return err
+	}
+	for _, f := range zr.File {
+		name := prefix + f.Name
+		if strings.HasSuffix(f.Name, "/") && f.UncompressedSize64 == 0 && f.CompressedSize64 == 0 {
+			continue // a directory
+		}
+		if f.Flags&0x1 != 0 {
+			return classed(ErrUnsupported, "encrypted zip entry %s", display(name))
+		}
+		if f.UncompressedSize64 > math.MaxInt64 || f.CompressedSize64 > math.MaxInt64 {
+			return classed(ErrMalformed, "zip entry %s declares an impossible size", display(name))
+		}
+		size := int64(f.UncompressedSize64)
+		if err := w.admit(name, size, int64(f.CompressedSize64)); err != nil {
+			return err
+		}
+		buf := w.buffer(depth, size)
+		if err := readZipMember(f, buf); err != nil {
+			if Class(err) != nil {
+				return err
+			}
+			return classed(ErrMalformed, "zip: reading %s: %v", display(name), err)
+		}
+		if err := w.file(name, buf, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readZipMember fills buf with the member's content and verifies its size
+// and CRC. LZMA members are decoded here rather than through a registered
+// decompressor because their stream needs the size from the directory.
+func readZipMember(f *zip.File, buf []byte) error {
+	switch f.Method {
+	case zipStore, zipDeflate, zipBzip2, zipZstd, zipXz:
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return readExact(rc, buf)
+	case zipLZMA:
+		raw, err := f.OpenRaw()
+		if err != nil {
+			return err
+		}
+		lz, err := newZipLZMA(raw, f.UncompressedSize64, f.Flags&0x2 != 0)
+		if err != nil {
+			return err
+		}
+		if err := readExact(lz, buf); err != nil {
+			return err
+		}
+		if crc32.ChecksumIEEE(buf) != f.CRC32 {
+			return zip.ErrChecksum
+		}
+		return nil
+	}
+	return classed(ErrUnsupported, "zip method %d in %s", f.Method, display(f.Name))
+}
+
+// zipDeclaredEntries reads the entry count of the end-of-central-directory
+// record (or its zip64 form) without reading the directory, so that an
+// archive declaring millions of entries fails before they are allocated.
+func zipDeclaredEntries(data []byte) (uint64, bool) {
+	const eocdLen = 22
+	start := max(0, len(data)-(eocdLen+math.MaxUint16))
+	tail := data[start:]
+	for i := len(tail) - eocdLen; i >= 0; i-- {
+		if !bytes.Equal(tail[i:i+4], magicZipEnd) {
+			continue
+		}
+		commentLen := int(binary.LittleEndian.Uint16(tail[i+20:]))
+		if i+eocdLen+commentLen > len(tail) {
+			continue
+		}
+		n := uint64(binary.LittleEndian.Uint16(tail[i+10:]))
+		if n != math.MaxUint16 {
+			return n, true
+		}
+		// zip64: the locator sits right before the record and points at
+		// the zip64 end record, whose count is a uint64 at offset 32.
+		loc := start + i - 20
+		if loc < 0 || !bytes.Equal(data[loc:loc+4], []byte("PK\x06\x07")) {
+			return n, true
+		}
+		off := binary.LittleEndian.Uint64(data[loc+8:])
+		if off > uint64(len(data)-56) || !bytes.Equal(data[off:off+4], []byte("PK\x06\x06")) {
+			return n, true
+		}
+		return binary.LittleEndian.Uint64(data[off+32:]), true
+	}
+	return 0, false
+}
+
+// checkZipLayout fails a zip whose central directory does not account for
+// its local entries, or whose entries overlap.
+//
+// Appending a second, empty end record makes readers that trust the last
+// record list nothing while pip-compatible tools may still find the files;
+// any local header that no directory entry points to is such a hidden file.
+// Overlapping entries (many directory entries sharing one member's data)
+// are the classic zip bomb.
+func checkZipLayout(data []byte, files []*zip.File) error {
+	type span struct {
+		start, end int64
+		f          *zip.File
+	}
+	spans := make([]span, 0, len(files))
+	byData := make(map[int64]*zip.File, len(files))
+	for _, f := range files {
+		off, err := f.DataOffset()
+		if err != nil {
+			return classed(ErrMalformed, "zip: local header of %s: %v", display(f.Name), err)
+		}
+		end := off + int64(min(f.CompressedSize64, math.MaxInt64/2))
+		if end > int64(len(data)) {
+			return classed(ErrMalformed, "zip: data of %s runs past the end of the archive", display(f.Name))
+		}
+		spans = append(spans, span{off, end, f})
+		byData[off] = f
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start < spans[i-1].end {
+			return classed(ErrMalformed, "zip: entries %s and %s overlap", display(spans[i-1].f.Name), display(spans[i].f.Name))
+		}
+	}
+
+	// Walk the local headers from the start of the archive: each must be
+	// one the directory lists.
+	pos := int64(0)
+	for pos+30 <= int64(len(data)) && bytes.Equal(data[pos:pos+4], magicZipLocal) {
+		flags := binary.LittleEndian.Uint16(data[pos+6:])
+		nameLen := int64(binary.LittleEndian.Uint16(data[pos+26:]))
+		extraLen := int64(binary.LittleEndian.Uint16(data[pos+28:]))
+		dataOff := pos + 30 + nameLen + extraLen
+		f, listed := byData[dataOff]
+		if !listed {
+			name := ""
+			if dataOff <= int64(len(data)) {
+				name = string(data[pos+30 : pos+30+nameLen])
+			}
+			return classed(ErrMalformed, "zip: local entry %s at offset %d is missing from the central directory", display(name), pos)
+		}
+		next := dataOff + int64(f.CompressedSize64)
+		if flags&0x8 != 0 {
+			next = skipDataDescriptor(data, next)
+		}
+		if next <= pos {
+			break
+		}
+		pos = next
+	}
+	return nil
+}
+
+// skipDataDescriptor returns the offset after the data descriptor that
+// starts at off (optional signature, CRC, 32- or 64-bit sizes), or off when
+// no next record can be found after any of its possible lengths.
+func skipDataDescriptor(data []byte, off int64) int64 {
+	for _, n := range []int64{16, 24, 12, 20} {
+		p := off + n
+		if p+4 <= int64(len(data)) && (bytes.Equal(data[p:p+4], magicZipLocal) || bytes.Equal(data[p:p+4], []byte("PK\x01\x02"))) {
+			return p
+		}
+	}
+	return off
+}
