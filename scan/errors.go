@@ -41,3 +41,10 @@ func classed(class error, format string, args ...any) error {
 func tooLarge(what string, got, limit int64) error {
 	return classed(ErrTooLarge, "%s %d > limit %d", what, got, limit)
 }
+
+// ArchiveTooLarge is the failure of a distribution over
+// DRAGONFLY_MAX_SCAN_SIZE; readers and downloaders use it to refuse one
+// before reading all of it.
+func ArchiveTooLarge(size, limit int64) error {
+	return tooLarge("archive of", size, limit)
+}

@@ -76,7 +76,7 @@ type walker struct {
 
 func (w *walker) top(data []byte) error {
 	if int64(len(data)) > w.lim.MaxScanSize {
-		return tooLarge("archive of", int64(len(data)), w.lim.MaxScanSize)
+		return ArchiveTooLarge(int64(len(data)), w.lim.MaxScanSize)
 	}
 	switch {
 	case isZip(data):

@@ -100,6 +100,10 @@ import (
 	"github.com/hillu/go-yara/v4"
 )
 
+// LibyaraVersion is the version of the libyara headers this binary was
+// built against.
+const LibyaraVersion = C.YR_VERSION
+
 // compiledRules owns a YR_RULES loaded in C.
 type compiledRules struct{ p *C.YR_RULES }
 

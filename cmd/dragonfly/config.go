@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan"
+)
+
+// scanConfig is what "dragonfly scan" reads from the environment.
+type scanConfig struct {
+	// Threads is the number of distributions scanned at once; 0 means one
+	// per CPU available to the process (Go honours a container's limit).
+	Threads  int         `env:"DRAGONFLY_THREADS" envDefault:"0"`
+	LogLevel  string      `env:"DRAGONFLY_LOG_LEVEL" envDefault:"info"`
+	LogFormat string      `env:"DRAGONFLY_LOG_FORMAT" envDefault:"auto"`
+	Limits   scan.Limits `envPrefix:""`
+}
+
+func loadScanConfig(environ map[string]string) (scanConfig, error) {
+	var c scanConfig
+	err := env.ParseWithOptions(&c, env.Options{
+		Environment: environ,
+		FuncMap:     map[reflect.Type]env.ParserFunc{reflect.TypeOf(time.Duration(0)): parseDuration},
+	})
+	if err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	if c.Threads < 0 {
+		return c, fmt.Errorf("configuration: DRAGONFLY_THREADS must not be negative, got %d", c.Threads)
+	}
+	if c.Threads == 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+// parseDuration accepts a bare integer as seconds (the upstream client's
+// form, "60") or a Go duration ("90s", "1m30s").
+func parseDuration(v string) (any, error) {
+	v = strings.TrimSpace(v)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > int64(time.Duration(1<<63-1)/time.Second) {
+			return nil, fmt.Errorf("%q seconds is out of range", v)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return nil, fmt.Errorf("%q is neither whole seconds nor a duration like 90s", v)
+	}
+	return d, nil
+}

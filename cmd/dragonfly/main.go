@@ -1,0 +1,91 @@
+// Command dragonfly is the Dragonfly scanning worker for PyPI and a local
+// scanner for distribution files.
+//
+//	dragonfly scan [flags] TARGET...   scan files, folders or URLs and report
+//	dragonfly version                  print the version and libyara's
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…"; a
+// plain build falls back to the module version or VCS revision.
+var version = ""
+
+// Exit codes shared by the subcommands.
+const (
+	exitOK       = 0
+	exitFindings = 1 // scan: a package reached --fail-score
+	exitFailure  = 2 // a usage or configuration error, or a failed distribution
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `Usage: dragonfly COMMAND [ARGS]
+
+Commands:
+  scan [--rules DIR] [--format table|json] [--fail-score N] [--threads N] TARGET...
+          Scan distribution files, folders of them, or URLs, and report.
+  version Print the version and the libyara version it was built with.
+
+Run "dragonfly COMMAND --help" for a command's flags.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitFailure
+	}
+	switch args[0] {
+	case "scan":
+		return scanCommand(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "dragonfly %s (libyara %s)\n", buildVersion(), scan.LibyaraVersion)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "dragonfly: unknown command %q\n\n%s", args[0], usage)
+	return exitFailure
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "devel-" + rev
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
+)
+
+type scanFlags struct {
+	rules     string
+	format    string
+	failScore int64
+	threads   int
+	targets   []string
+}
+
+// parseScanFlags accepts flags before and after targets; "--" ends flags.
+func parseScanFlags(args []string, stderr io.Writer) (scanFlags, error) {
+	var f scanFlags
+	fs := flag.NewFlagSet("dragonfly scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.rules, "rules", "", "folder of .yar/.yara files to use instead of the built-in rules")
+	fs.StringVar(&f.format, "format", "table", "report format: table or json")
+	fs.Int64Var(&f.failScore, "fail-score", 1, "exit 1 when a package's score reaches this")
+	fs.IntVar(&f.threads, "threads", 0, "distributions scanned at once (default $DRAGONFLY_THREADS or one per CPU)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: dragonfly scan [flags] TARGET...\n\nTARGET is a distribution file (.tar.gz .tgz .tar.bz2 .tar.xz .zip .whl .egg),\na folder (searched recursively for those) or an http(s) URL.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			return f, err
+		}
+		rest := fs.Args()
+		consumed := args[:len(args)-len(rest)]
+		if len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			f.targets = append(f.targets, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		f.targets = append(f.targets, rest[0])
+		args = rest[1:]
+	}
+	switch {
+	case f.format != "table" && f.format != "json":
+		return f, fmt.Errorf("--format must be table or json, got %q", f.format)
+	case f.threads < 0:
+		return f, fmt.Errorf("--threads must be positive, got %d", f.threads)
+	case len(f.targets) == 0:
+		fs.Usage()
+		return f, errors.New("no targets given")
+	}
+	return f, nil
+}
+
+func scanCommand(args []string, stdout, stderr io.Writer) int {
+	flags, err := parseScanFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dragonfly scan: %v\n", err)
+		return exitFailure
+	}
+	cfg, err := loadScanConfig(environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "dragonfly scan: %v\n", err)
+		return exitFailure
+	}
+	if flags.threads > 0 {
+		cfg.Threads = flags.threads
+	}
+	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "dragonfly scan: %v\n", err)
+		return exitFailure
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush to stderr
+
+	rs, label, err := loadRules(flags.rules)
+	if err != nil {
+		log.Error("rules did not load", zap.Error(err))
+		return exitFailure
+	}
+	defer rs.Close()
+
+	targets, err := expandTargets(flags.targets)
+	if err != nil {
+		log.Error("bad target", zap.Error(err))
+		return exitFailure
+	}
+	log.Info("scanning", zap.Int("distributions", len(targets)), zap.String("rules", label),
+		zap.String("rules_hash", rs.Hash()), zap.Int("threads", cfg.Threads))
+
+	dists, err := scanAll(context.Background(), rs, cfg, targets, log)
+	if err != nil {
+		log.Error("scan failed", zap.Error(err))
+		return exitFailure
+	}
+	rep := buildReport(rs, targets, dists)
+	if flags.format == "json" {
+		err = rep.writeJSON(stdout)
+	} else {
+		err = rep.writeTable(stdout, label)
+	}
+	if err != nil {
+		log.Error("writing the report", zap.Error(err))
+		return exitFailure
+	}
+	return rep.exitCode(flags.failScore)
+}
+
+func environ() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// loadRules returns the rule set of dir, or the built-in one.
+func loadRules(dir string) (*scan.RuleSet, string, error) {
+	if dir == "" {
+		rs, err := scan.Compile("", builtin.Sources())
+		return rs, "built-in", err
+	}
+	rs, err := scan.LoadDir(dir)
+	return rs, dir, err
+}
+
+// expandTargets replaces each folder by the distribution files under it,
+// in lexical order. Files named explicitly are taken whatever their name:
+// the format is sniffed from their bytes.
+func expandTargets(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if isURL(a) {
+			return nil, fmt.Errorf("%s: URL targets are not supported yet", a)
+		}
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		n := len(out)
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && scan.HasDistSuffix(d.Name()) {
+				out = append(out, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("%s: no distribution files (%s) in this folder", a, strings.Join(scan.DistSuffixes, " "))
+		}
+	}
+	return out, nil
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// scanAll scans the targets on cfg.Threads goroutines, one scanner each,
+// and returns the results in target order.
+func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []string, log *zap.Logger) ([]*scan.DistResult, error) {
+	results := make([]*scan.DistResult, len(targets))
+	next := make(chan int)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(next)
+		for i := range targets {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for range min(cfg.Threads, len(targets)) {
+		g.Go(func() error {
+			s, err := scan.NewScanner(rs, cfg.Limits)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			for i := range next {
+				results[i] = scanFile(ctx, s, targets[i], cfg.Limits)
+				logDist(log, results[i])
+			}
+			return nil
+		})
+	}
+	return results, g.Wait()
+}
+
+// scanFile reads a local distribution, refusing one over the size limit
+// before reading it.
+func scanFile(ctx context.Context, s *scan.Scanner, target string, lim scan.Limits) *scan.DistResult {
+	fail := func(err error) *scan.DistResult {
+		return &scan.DistResult{Target: target, Err: err, RulesHash: s.RuleSet().Hash()}
+	}
+	f, err := os.Open(target)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if st.Size() > lim.MaxScanSize {
+		return fail(scan.ArchiveTooLarge(st.Size(), lim.MaxScanSize))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, lim.MaxScanSize+1))
+	if err != nil {
+		return fail(err)
+	}
+	if int64(len(data)) > lim.MaxScanSize {
+		return fail(scan.ArchiveTooLarge(int64(len(data)), lim.MaxScanSize)) // it grew since Stat
+	}
+	return s.Scan(ctx, target, data)
+}
+
+func logDist(log *zap.Logger, d *scan.DistResult) {
+	fields := []zap.Field{zap.String("target", d.Target), zap.Int64("score", d.Score),
+		zap.Int64("files", d.FilesScanned), zap.Int64("bytes_expanded", d.BytesExpanded)}
+	if d.Err != nil {
+		log.Warn("distribution failed", append(fields, zap.String("reason", d.Err.Error()))...)
+		return
+	}
+	log.Debug("distribution scanned", fields...)
+}
