@@ -265,5 +265,4 @@ func DisplayName(name string) string {
 	return strconv.Quote(name)
 }
 
-
 func display(name string) string { return DisplayName(name) }

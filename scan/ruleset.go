@@ -55,10 +55,10 @@ type RuleSet struct {
 	byName   map[string]int
 	warnings []CompileMessage
 
-	mu   sync.Mutex
+	mu     sync.Mutex
 	refs   int // the set's own reference plus one per open matcher
 	closed bool
-	c    *compiledRules
+	c      *compiledRules
 }
 
 // CompileMessage is an error or warning of the YARA compiler, located by the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -17,10 +18,10 @@ import (
 type scanConfig struct {
 	// Threads is the number of distributions scanned at once; 0 means one
 	// per CPU available to the process (Go honours a container's limit).
-	Threads  int         `env:"DRAGONFLY_THREADS" envDefault:"0"`
+	Threads   int         `env:"DRAGONFLY_THREADS" envDefault:"0"`
 	LogLevel  string      `env:"DRAGONFLY_LOG_LEVEL" envDefault:"info"`
 	LogFormat string      `env:"DRAGONFLY_LOG_FORMAT" envDefault:"auto"`
-	Limits   scan.Limits `envPrefix:""`
+	Limits    scan.Limits `envPrefix:""`
 }
 
 func loadScanConfig(environ map[string]string) (scanConfig, error) {
@@ -30,7 +31,7 @@ func loadScanConfig(environ map[string]string) (scanConfig, error) {
 		FuncMap:     map[reflect.Type]env.ParserFunc{reflect.TypeOf(time.Duration(0)): parseDuration},
 	})
 	if err != nil {
-		return c, fmt.Errorf("configuration: %w", err)
+		return c, fmt.Errorf("configuration: %w", nameVariables(err, reflect.TypeOf(c)))
 	}
 	if c.Threads < 0 {
 		return c, fmt.Errorf("configuration: DRAGONFLY_THREADS must not be negative, got %d", c.Threads)
@@ -59,4 +60,36 @@ func parseDuration(v string) (any, error) {
 		return nil, fmt.Errorf("%q is neither whole seconds nor a duration like 90s", v)
 	}
 	return d, nil
+}
+
+// nameVariables rewrites caarlos0/env's parse errors, which name the Go
+// field, to name the environment variable an operator has to fix.
+func nameVariables(err error, config reflect.Type) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	names := map[string]string{}
+	var collect func(t reflect.Type)
+	collect = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if tag, _, _ := strings.Cut(f.Tag.Get("env"), ","); tag != "" {
+				names[f.Name] = tag
+			} else if f.Type.Kind() == reflect.Struct {
+				collect(f.Type)
+			}
+		}
+	}
+	collect(config)
+	msgs := make([]string, len(agg.Errors))
+	for i, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && names[pe.Name] != "" {
+			msgs[i] = names[pe.Name] + ": " + pe.Err.Error()
+		} else {
+			msgs[i] = e.Error()
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
