@@ -216,7 +216,7 @@ func compile(hash string, sources map[string]string, fileNames map[string]string
 	for _, r := range yr.GetRules() {
 		rule := Rule{Name: r.Identifier(), Private: r.IsPrivate()}
 		// The first occurrence of each metadata key wins.
-		seenWeight, seenFT := false, false
+		seenWeight, seenFT, seenDesc := false, false, false
 		for _, m := range r.Metas() {
 			switch m.Identifier {
 			case "weight":
@@ -230,9 +230,10 @@ func compile(hash string, sources map[string]string, fileNames map[string]string
 				}
 				seenFT = true
 			case "description":
-				if s, ok := m.Value.(string); ok && rule.Description == "" {
+				if s, ok := m.Value.(string); ok && !seenDesc {
 					rule.Description = s
 				}
+				seenDesc = true
 			}
 		}
 		rs.byName[rule.Name] = len(rs.rules)
