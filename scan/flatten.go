@@ -86,6 +86,9 @@ func (w *walker) top(data []byte) error {
 		c := sniffCompression(data)
 		w.format = c.tarFormat()
 		stream, isTar, err := w.openTarStream(data, c, "")
+		if err != nil && Class(err) != nil {
+			return err
+		}
 		if err != nil {
 			return classed(ErrMalformed, "%s: %v", w.format, err)
 		}
@@ -113,9 +116,17 @@ func (w *walker) openTarStream(data []byte, c compression, path string) (io.Read
 	if path == "" {
 		rr.path = "the distribution"
 	}
+	// Read by hand rather than with io.ReadFull, which turns the clean end
+	// of a short stream and a truncated one alike into ErrUnexpectedEOF: a
+	// stream cut off before its first block is malformed, not "no tar".
 	head := make([]byte, tarBlock)
-	n, err := io.ReadFull(rr, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	n := 0
+	for n < tarBlock && err == nil {
+		var m int
+		m, err = rr.Read(head[n:])
+		n += m
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, false, err
 	}
 	if n < tarBlock || !isTarHeader(head, true) {
@@ -127,17 +138,32 @@ func (w *walker) openTarStream(data []byte, c compression, path string) (io.Read
 // nestedArchive tells whether a file's content is an archive to open: a
 // zip, a tar, or a gzip/bzip2/xz stream whose first block is a tar header.
 // A bare compressed file (data.json.gz) is not: its raw bytes are scanned.
-func (w *walker) nestedArchive(data []byte) bool {
+// A stream that fails a limit before its first block (an xz dictionary
+// over the bound) fails the distribution: limits are never notes.
+func (w *walker) nestedArchive(data []byte, path string) (bool, error) {
 	switch {
 	case isZip(data):
-		return true
+		return true, nil
 	case isUstar(data):
-		return true
+		return true, nil
 	case sniffCompression(data) != compNone:
-		_, isTar, err := w.openTarStream(data, sniffCompression(data), "")
-		return err == nil && isTar
+		_, isTar, err := w.openTarStream(data, sniffCompression(data), path)
+		if Class(err) == ErrTooLarge {
+			return false, inFile(err, path)
+		}
+		return err == nil && isTar, nil
 	}
-	return false
+	return false, nil
+}
+
+// inFile names the file a classed error of a decompressor, which knows no
+// names, is about.
+func inFile(err error, path string) error {
+	c := Class(err)
+	if c == nil || strings.Contains(err.Error(), display(path)) {
+		return err
+	}
+	return classed(c, "%s: %s", display(path), strings.TrimPrefix(err.Error(), c.Error()+": "))
 }
 
 // walkNested opens a nested archive whose bytes were just visited.
@@ -237,7 +263,10 @@ func readExact(r io.Reader, buf []byte) error {
 // and failures of the visitor fail the distribution.
 func (w *walker) file(path string, data []byte, depth int) error {
 	f := &File{Path: path, Data: data, Depth: depth}
-	f.Archive = w.nestedArchive(data)
+	var err error
+	if f.Archive, err = w.nestedArchive(data, path); err != nil {
+		return err
+	}
 	if f.Archive && depth+1 > w.lim.MaxDepth {
 		return tooLarge("nesting depth of "+display(path)+":", int64(depth+1), int64(w.lim.MaxDepth))
 	}
@@ -247,7 +276,7 @@ func (w *walker) file(path string, data []byte, depth int) error {
 	if !f.Archive {
 		return nil
 	}
-	err := w.walkNested(data, path+"/", depth+1)
+	err = w.walkNested(data, path+"/", depth+1)
 	if c := Class(err); c == ErrMalformed || c == ErrUnsupported {
 		w.notes = append(w.notes, Note{Path: display(path), Reason: err.Error()})
 		return nil

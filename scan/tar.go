@@ -33,6 +33,10 @@ func (w *walker) walkTar(r io.Reader, prefix string, depth int) error {
 		switch hdr.Typeflag {
 		case tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 			continue
+		case tar.TypeXGlobalHeader:
+			// Metadata for the whole archive (git archive writes one);
+			// tarfile reads it as such and never extracts it.
+			continue
 		case tar.TypeLink, tar.TypeSymlink:
 			links = append(links, hdr)
 			continue

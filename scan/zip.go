@@ -37,7 +37,6 @@ func (w *walker) walkZip(data []byte, prefix string, depth int) error {
 	}
 	zr.RegisterDecompressor(zipDeflate, newInflater)
 	zr.RegisterDecompressor(zipBzip2, newBzip2)
-	zr.RegisterDecompressor(zipZstd, newZstd)
 	zr.RegisterDecompressor(zipXz, newXz)
 	if err := checkZipLayout(data, zr.File); err != nil {
 		return err
@@ -58,7 +57,7 @@ func (w *walker) walkZip(data []byte, prefix string, depth int) error {
 			return err
 		}
 		buf := w.buffer(depth, size)
-		if err := readZipMember(f, buf); err != nil {
+		if err := readZipMember(data, f, buf); err != nil {
 			if Class(err) != nil {
 				return err
 			}
@@ -73,16 +72,18 @@ func (w *walker) walkZip(data []byte, prefix string, depth int) error {
 
 // readZipMember fills buf with the member's content and verifies its size
 // and CRC. LZMA members are decoded here rather than through a registered
-// decompressor because their stream needs the size from the directory.
-func readZipMember(f *zip.File, buf []byte) error {
+// decompressor because their stream needs the size from the directory;
+// zstd members because they are decoded whole (see zstdDecoder) from their
+// bytes in data, the archive.
+func readZipMember(data []byte, f *zip.File, buf []byte) error {
 	switch f.Method {
-	case zipStore, zipDeflate, zipBzip2, zipZstd, zipXz:
+	case zipStore, zipDeflate, zipBzip2, zipXz:
 		rc, err := f.Open()
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		return readExact(rc, buf)
+		return inFile(readExact(rc, buf), f.Name)
 	case zipLZMA:
 		raw, err := f.OpenRaw()
 		if err != nil {
@@ -93,6 +94,19 @@ func readZipMember(f *zip.File, buf []byte) error {
 			return err
 		}
 		if err := readExact(lz, buf); err != nil {
+			return err
+		}
+		if crc32.ChecksumIEEE(buf) != f.CRC32 {
+			return zip.ErrChecksum
+		}
+		return nil
+	case zipZstd:
+		// checkZipLayout has checked that the member lies within data.
+		off, err := f.DataOffset()
+		if err != nil {
+			return err
+		}
+		if err := zstdDecodeInto(data[off:off+int64(f.CompressedSize64)], buf); err != nil {
 			return err
 		}
 		if crc32.ChecksumIEEE(buf) != f.CRC32 {
@@ -129,7 +143,7 @@ func zipDeclaredEntries(data []byte) (uint64, bool) {
 			return n, true
 		}
 		off := binary.LittleEndian.Uint64(data[loc+8:])
-		if off > uint64(len(data)-56) || !bytes.Equal(data[off:off+4], []byte("PK\x06\x06")) {
+		if len(data) < 56 || off > uint64(len(data)-56) || !bytes.Equal(data[off:off+4], []byte("PK\x06\x06")) {
 			return n, true
 		}
 		return binary.LittleEndian.Uint64(data[off+32:]), true
