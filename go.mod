@@ -2,13 +2,13 @@ module github.com/vipyrsec/dragonfly-client-go
 
 go 1.26.8
 
-require github.com/hillu/go-yara/v4 v4.2.4
-
 require (
-	github.com/caarlos0/env/v11 v11.4.2 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
-	github.com/ulikunitz/xz v0.5.17 // indirect
-	go.uber.org/multierr v1.10.0 // indirect
-	go.uber.org/zap v1.28.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
+	github.com/caarlos0/env/v11 v11.4.2
+	github.com/hillu/go-yara/v4 v4.2.4
+	github.com/klauspost/compress v1.20.3
+	github.com/ulikunitz/xz v0.5.17
+	go.uber.org/zap v1.28.0
+	golang.org/x/sync v0.24.0
 )
+
+require go.uber.org/multierr v1.10.0 // indirect

@@ -930,11 +930,8 @@ func TestArchive12_ManyTinyFiles(t *testing.T) {
 	if seen != n || fl.Files != n {
 		t.Fatalf("visited %d, counted %d, want %d", seen, fl.Files, n)
 	}
-	perFile := elapsed / n
-	t.Logf("%d files in %s: %s per file", n, elapsed, perFile)
-	if perFile > 200*time.Microsecond { // generous: the race detector is slow
-		t.Errorf("%s per file", perFile)
-	}
+	// Speed is BenchmarkScanTinyFiles' business; this only logs it.
+	t.Logf("%d files in %s: %s per file", n, elapsed, elapsed/n)
 
 	lim := DefaultLimits()
 	lim.MaxFiles = n - 1

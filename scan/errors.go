@@ -46,5 +46,5 @@ func tooLarge(what string, got, limit int64) error {
 // DRAGONFLY_MAX_SCAN_SIZE; readers and downloaders use it to refuse one
 // before reading all of it.
 func ArchiveTooLarge(size, limit int64) error {
-	return tooLarge("archive of", size, limit)
+	return classed(ErrTooLarge, "%d bytes > limit %d", size, limit)
 }
