@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"context"
@@ -9,8 +8,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
 )
@@ -34,53 +31,31 @@ func pythonish(rng *rand.Rand, n int) []byte {
 	return b.Bytes()[:n]
 }
 
-type benchFile struct {
-	name string
-	data []byte
-}
+type benchFile = fxEntry
 
 func benchFiles(count, size int) []benchFile {
 	rng := rand.New(rand.NewPCG(1, 2))
 	files := make([]benchFile, count)
 	for i := range files {
-		files[i] = benchFile{fmt.Sprintf("pkg-1.0/pkg/mod%05d.py", i), pythonish(rng, size/2+rng.IntN(size))}
+		files[i] = fxFile(fmt.Sprintf("pkg-1.0/pkg/mod%05d.py", i), string(pythonish(rng, size/2+rng.IntN(size))))
 	}
 	return files
 }
 
-func buildTarGz(tb testing.TB, files []benchFile) []byte {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
-			tb.Fatal(err)
-		}
-		tw.Write(f.data)
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
-}
+func buildTarGz(tb testing.TB, files []benchFile) []byte { return fxGzip(tb, fxTar(tb, files...)) }
 
 func buildZipArchive(tb testing.TB, files []benchFile, method uint16) []byte {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range files {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: method})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		w.Write(f.data)
+	entries := make([]fxZipEntry, len(files))
+	for i, f := range files {
+		entries[i] = fxZipEntry{Name: f.Name, Body: f.Body, Method: method}
 	}
-	zw.Close()
-	return buf.Bytes()
+	return fxZip(tb, entries...)
 }
 
 func expandedSize(files []benchFile) int64 {
 	var n int64
 	for _, f := range files {
-		n += int64(len(f.data))
+		n += int64(len(f.Body))
 	}
 	return n
 }
@@ -130,11 +105,15 @@ func BenchmarkMatch(b *testing.B) {
 	m := builtinScanner(b).m
 	b.SetBytes(expandedSize(files))
 	b.ReportAllocs()
+	data := make([][]byte, len(files))
+	for i, f := range files {
+		data[i] = []byte(f.Body)
+	}
 	var idx []int32
 	for b.Loop() {
-		for _, f := range files {
+		for _, d := range data {
 			var err error
-			if idx, err = m.Match(f.data, idx[:0]); err != nil {
+			if idx, err = m.Match(d, idx[:0]); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -160,7 +139,7 @@ func BenchmarkScanTarGz(b *testing.B) {
 func BenchmarkScanTinyFiles(b *testing.B) {
 	files := make([]benchFile, 100_000)
 	for i := range files {
-		files[i] = benchFile{fmt.Sprintf("pkg/m%06d.py", i), []byte("x = 1\n")}
+		files[i] = fxFile(fmt.Sprintf("pkg/m%06d.py", i), "x = 1\n")
 	}
 	data := buildZipArchive(b, files, zip.Store)
 	s := builtinScanner(b)
