@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // Status of a scanned distribution.
@@ -129,7 +128,7 @@ func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *Di
 		}
 		record(f.Path, s.idx)
 		if err != nil {
-			return wrapPath(err, f.Path)
+			return inFile(err, f.Path)
 		}
 		return nil
 	}
@@ -151,22 +150,4 @@ func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *Di
 	}
 	res.Err = err
 	return res
-}
-
-// pathError names the file whose matching failed while keeping the class.
-type pathError struct {
-	class error
-	msg   string
-}
-
-func (e *pathError) Error() string { return e.msg }
-func (e *pathError) Unwrap() error { return e.class }
-
-func wrapPath(err error, path string) error {
-	c := Class(err)
-	if c == nil {
-		return err
-	}
-	detail := strings.TrimPrefix(err.Error(), c.Error()+": ")
-	return &pathError{class: c, msg: c.Error() + ": " + display(path) + ": " + detail}
 }

@@ -156,8 +156,8 @@ func (w *walker) nestedArchive(data []byte, path string) (bool, error) {
 	return false, nil
 }
 
-// inFile names the file a classed error of a decompressor, which knows no
-// names, is about.
+// inFile names the file a classed error is about, for errors of readers
+// and of the matcher, which know no names.
 func inFile(err error, path string) error {
 	c := Class(err)
 	if c == nil || strings.Contains(err.Error(), display(path)) {
