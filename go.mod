@@ -11,4 +11,9 @@ require (
 	golang.org/x/sync v0.24.0
 )
 
-require go.uber.org/multierr v1.10.0 // indirect
+require (
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+	golang.org/x/oauth2 v0.30.0 // indirect
+)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -70,10 +71,10 @@ func buildReport(rs *scan.RuleSet, targets []string, dists []*scan.DistResult) *
 	var groups []*group
 	index := map[string]*group{}
 	for i, t := range targets {
-		name, version, ok := scan.ParseDistName(t)
+		name, version, ok := scan.ParseDistName(stripQuery(t))
 		key := name + "\x00" + version
 		if !ok {
-			name, version, key = filepath.Base(t), "", "\x01"+t
+			name, version, key = filepath.Base(stripQuery(t)), "", "\x01"+t
 		}
 		g := index[key]
 		if g == nil {
@@ -84,10 +85,10 @@ func buildReport(rs *scan.RuleSet, targets []string, dists []*scan.DistResult) *
 		g.dists = append(g.dists, dists[i])
 	}
 	for _, g := range groups {
-		res := scan.Compose(g.name, g.version, rs.Hash(), g.dists)
-		body, _ := res.MarshalJSON() // cannot fail: strings, ints and a list
-		p := packageReport{Name: g.name, Version: g.version, Score: res.Score, RulesMatched: res.RulesMatched,
-			Result: body, failed: res.Failed()}
+		v := scan.Compose(g.name, g.version, g.dists)
+		body, _ := api.NewResult(g.name, g.version, rs.Hash(), v).MarshalJSON() // cannot fail: strings, ints and a list
+		p := packageReport{Name: g.name, Version: g.version, Score: v.Score, RulesMatched: v.RulesMatched,
+			Result: body, failed: v.Failed()}
 		for _, d := range g.dists {
 			p.Dists = append(p.Dists, newDistReport(d))
 		}

@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
 )
@@ -23,6 +25,7 @@ type scanFlags struct {
 	format    string
 	failScore int64
 	threads   int
+	timeout   time.Duration
 	targets   []string
 }
 
@@ -35,6 +38,7 @@ func parseScanFlags(args []string, stderr io.Writer) (scanFlags, error) {
 	fs.StringVar(&f.format, "format", "table", "report format: table or json")
 	fs.Int64Var(&f.failScore, "fail-score", 1, "exit 1 when a package's score reaches this")
 	fs.IntVar(&f.threads, "threads", 0, "distributions scanned at once (default $DRAGONFLY_THREADS or one per CPU)")
+	fs.DurationVar(&f.timeout, "download-timeout", 2*time.Minute, "time limit for fetching one URL target, retries included")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: dragonfly scan [flags] TARGET...\n\nTARGET is a distribution file (.tar.gz .tgz .tar.bz2 .tar.xz .zip .whl .egg),\na folder (searched recursively for those) or an http(s) URL.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -58,6 +62,8 @@ func parseScanFlags(args []string, stderr io.Writer) (scanFlags, error) {
 	switch {
 	case f.format != "table" && f.format != "json":
 		return f, fmt.Errorf("--format must be table or json, got %q", f.format)
+	case f.timeout <= 0:
+		return f, fmt.Errorf("--download-timeout must be positive, got %v", f.timeout)
 	case f.threads < 0:
 		return f, fmt.Errorf("--threads must be positive, got %d", f.threads)
 	case len(f.targets) == 0:
@@ -106,7 +112,17 @@ func scanCommand(args []string, stdout, stderr io.Writer) int {
 	log.Info("scanning", zap.Int("distributions", len(targets)), zap.String("rules", label),
 		zap.String("rules_hash", rs.Hash()), zap.Int("threads", cfg.Threads))
 
-	dists, err := scanAll(context.Background(), rs, cfg, targets, log)
+	dl := api.NewDownloader(api.DownloadOptions{MaxBytes: cfg.Limits.MaxScanSize,
+		UserAgent: api.UserAgent(version, ""), Logger: log})
+	fetch := func(ctx context.Context, target string) ([]byte, error) {
+		if isURL(target) {
+			ctx, cancel := context.WithTimeout(ctx, flags.timeout)
+			defer cancel()
+			return dl.Fetch(ctx, target)
+		}
+		return readFile(target, cfg.Limits.MaxScanSize)
+	}
+	dists, err := scanAll(context.Background(), rs, cfg, targets, fetch, log)
 	if err != nil {
 		log.Error("scan failed", zap.Error(err))
 		return exitFailure
@@ -151,7 +167,8 @@ func expandTargets(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
 		if isURL(a) {
-			return nil, fmt.Errorf("%s: URL targets are not supported yet", a)
+			out = append(out, a)
+			continue
 		}
 		st, err := os.Stat(a)
 		if err != nil {
@@ -185,9 +202,21 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
+// stripQuery drops a URL's query string and fragment, which may hold a
+// signature and are no part of a file name.
+func stripQuery(s string) string {
+	if i := strings.IndexAny(s, "?#"); i >= 0 && isURL(s) {
+		return s[:i]
+	}
+	return s
+}
+
+// fetchFunc reads a target's bytes: a local file or a URL.
+type fetchFunc func(ctx context.Context, target string) ([]byte, error)
+
 // scanAll scans the targets on cfg.Threads goroutines, one scanner each,
 // and returns the results in target order.
-func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []string, log *zap.Logger) ([]*scan.DistResult, error) {
+func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []string, fetch fetchFunc, log *zap.Logger) ([]*scan.DistResult, error) {
 	results := make([]*scan.DistResult, len(targets))
 	next := make(chan int)
 	g, ctx := errgroup.WithContext(ctx)
@@ -210,7 +239,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 			}
 			defer s.Close()
 			for i := range next {
-				results[i] = scanFile(ctx, s, targets[i], cfg.Limits)
+				results[i] = scanTarget(ctx, s, targets[i], fetch)
 				logDist(log, results[i])
 			}
 			return nil
@@ -219,32 +248,39 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 	return results, g.Wait()
 }
 
-// scanFile reads a local distribution, refusing one over the size limit
-// before reading it.
-func scanFile(ctx context.Context, s *scan.Scanner, target string, lim scan.Limits) *scan.DistResult {
-	fail := func(err error) *scan.DistResult {
+// scanTarget fetches and scans one target; a target that cannot be
+// fetched is a failed distribution, not a failed run.
+func scanTarget(ctx context.Context, s *scan.Scanner, target string, fetch fetchFunc) *scan.DistResult {
+	data, err := fetch(ctx, target)
+	if err != nil {
 		return &scan.DistResult{Target: target, Err: err, RulesHash: s.RuleSet().Hash()}
 	}
+	return s.Scan(ctx, target, data)
+}
+
+// readFile reads a local distribution, refusing one over limit bytes
+// before reading it.
+func readFile(target string, limit int64) ([]byte, error) {
 	f, err := os.Open(target)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	if st.Size() > lim.MaxScanSize {
-		return fail(scan.ArchiveTooLarge(st.Size(), lim.MaxScanSize))
+	if st.Size() > limit {
+		return nil, scan.ArchiveTooLarge(st.Size(), limit)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, lim.MaxScanSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	if int64(len(data)) > lim.MaxScanSize {
-		return fail(scan.ArchiveTooLarge(int64(len(data)), lim.MaxScanSize)) // it grew since Stat
+	if int64(len(data)) > limit {
+		return nil, scan.ArchiveTooLarge(int64(len(data)), limit) // it grew since Stat
 	}
-	return s.Scan(ctx, target, data)
+	return data, nil
 }
 
 func logDist(log *zap.Logger, d *scan.DistResult) {

@@ -1,8 +1,6 @@
 package scan
 
 import (
-	"bytes"
-	"encoding/json"
 	"math"
 	"path"
 	"sort"
@@ -11,89 +9,36 @@ import (
 	"unicode/utf8"
 )
 
-// Result is what a worker reports to the mainframe for one job: a success
-// (Reason empty) or a failure. Its JSON form is exactly the body of
-// PUT /package, in either era.
-type Result struct {
-	Name    string
-	Version string
-
-	// Success fields.
+// Verdict is the meaning of one job's distributions: a success (Reason
+// empty) or a failure. It is what the mainframe body (api.Result) and the
+// local report are made of; scan knows nothing of jobs or leases.
+type Verdict struct {
 	Score        int64
-	InspectorURL string // "" is sent as null
+	InspectorURL string // "" when no rule counted for any file
 	RulesMatched []string
-	Commit       string
 
-	// Reason makes the result a failure; a failure carries no score, so
+	// Reason makes the verdict a failure; a failure carries no score, so
 	// the reason itself reports partial findings.
 	Reason string
-
-	// Attempt and AssignmentID are copied from a job of today's server and
-	// sent only when the job had both.
-	Attempt      int
-	AssignmentID string
 }
 
-// Failed reports whether r is a failure.
-func (r Result) Failed() bool { return r.Reason != "" }
+// Failed reports whether v is a failure.
+func (v Verdict) Failed() bool { return v.Reason != "" }
 
 // MaxReasonLen bounds a failure reason, in bytes.
 const MaxReasonLen = 1000
-
-// MarshalJSON writes the mainframe's body with its field order. A failure
-// never carries "commit" (the server would store it as a clean success).
-func (r Result) MarshalJSON() ([]byte, error) {
-	type kv struct {
-		k string
-		v any
-	}
-	fields := []kv{{"name", r.Name}, {"version", r.Version}}
-	if r.Failed() {
-		fields = append(fields, kv{"reason", r.Reason})
-	} else {
-		var inspector *string
-		if r.InspectorURL != "" {
-			inspector = &r.InspectorURL
-		}
-		rules := r.RulesMatched
-		if rules == nil {
-			rules = []string{}
-		}
-		fields = append(fields, kv{"score", ClampScore(r.Score)}, kv{"inspector_url", inspector},
-			kv{"rules_matched", rules}, kv{"commit", r.Commit})
-	}
-	if r.Attempt > 0 && r.AssignmentID != "" {
-		fields = append(fields, kv{"attempt", r.Attempt}, kv{"assignment_id", r.AssignmentID})
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // URLs keep their "&"
-	b.WriteByte('{')
-	for i, f := range fields {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Quote(f.k) + ":")
-		if err := enc.Encode(f.v); err != nil {
-			return nil, err
-		}
-		b.Truncate(b.Len() - 1) // Encode ends each value with a newline
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
 
 // ClampScore bounds a score to PostgreSQL's int4, the mainframe's column.
 func ClampScore(s int64) int64 {
 	return min(max(s, math.MinInt32+1), math.MaxInt32)
 }
 
-// Compose turns the distributions of one job into its result. dists must be
-// in the job's order. The job succeeds only when every distribution is
+// Compose turns the distributions of one job into its verdict. dists must
+// be in the job's order; name and version build the inspector URL. The job succeeds only when every distribution is
 // complete; otherwise the reason starts with the class of the first failed
 // distribution's cause, names it, and ends with the partial findings.
-func Compose(name, version, rulesHash string, dists []*DistResult) Result {
-	res := Result{Name: name, Version: version, Commit: rulesHash}
+func Compose(name, version string, dists []*DistResult) Verdict {
+	var res Verdict
 	if len(dists) == 0 {
 		res.Reason = ErrNoDistribution.Error()
 		return res
