@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // Config is what the mainframe client needs from the environment.
@@ -91,11 +92,14 @@ func New(cfg Config, auth Authenticator, opts Options) (*Client, error) {
 }
 
 // NewTransport is the transport of both the mainframe client and the
-// downloader: the environment's proxies, bounded waits for a server to
-// answer, and bytes as stored (no transparent decompression).
+// downloader: the environment's proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY,
+// read now rather than once per process as net/http does), bounded waits
+// for a server to answer, and bytes as stored (no transparent
+// decompression).
 func NewTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = http.ProxyFromEnvironment
+	proxy := httpproxy.FromEnvironment().ProxyFunc()
+	t.Proxy = func(req *http.Request) (*url.URL, error) { return proxy(req.URL) }
 	t.DisableCompression = true
 	t.ResponseHeaderTimeout = 60 * time.Second
 	return t
