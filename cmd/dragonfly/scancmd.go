@@ -284,7 +284,7 @@ func readFile(target string, limit int64) ([]byte, error) {
 }
 
 func logDist(log *zap.Logger, d *scan.DistResult) {
-	fields := []zap.Field{zap.String("target", d.Target), zap.Int64("score", d.Score),
+	fields := []zap.Field{zap.String("target", stripQuery(d.Target)), zap.Int64("score", d.Score),
 		zap.Int64("files", d.FilesScanned), zap.Int64("bytes_expanded", d.BytesExpanded)}
 	if d.Err != nil {
 		log.Warn("distribution failed", append(fields, zap.String("reason", d.Err.Error()))...)

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -255,5 +257,41 @@ func TestVersionCommand(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
 	if code != exitOK || !strings.Contains(out, "libyara 4.") {
 		t.Fatalf("%d %q", code, out)
+	}
+}
+
+func TestScanURLTargets(t *testing.T) {
+	dir := t.TempDir()
+	writeTarGz(t, filepath.Join(dir, "evil-1.0.tar.gz"), map[string]string{"evil-1.0/setup.py": "x = 'EVIL_MARKER'"})
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+
+	code, stdout, stderr := runCLI(t, "scan", "--format", "json", "--rules", testRules(t),
+		srv.URL+"/evil-1.0.tar.gz?signature=s3cret", srv.URL+"/missing-2.0.tar.gz")
+	if code != exitFindings {
+		t.Fatalf("exit %d, want 1; stderr: %s", code, stderr)
+	}
+	var rep struct {
+		Packages []struct {
+			Name          string
+			Score         int64
+			Result        map[string]any
+			Distributions []struct{ Status, Reason string }
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || len(rep.Packages) != 2 {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	evil, missing := rep.Packages[0], rep.Packages[1]
+	wantInspector := "https://inspector.pypi.io/project/evil/1.0/evil-1.0.tar.gz/evil-1.0/setup.py"
+	if evil.Name != "evil" || evil.Score != 7 || evil.Result["inspector_url"] != wantInspector {
+		t.Errorf("evil: %+v", evil)
+	}
+	if want := "download failed: HTTP 404 " + srv.URL + "/missing-2.0.tar.gz"; missing.Name != "missing" ||
+		missing.Distributions[0].Status != "failed" || missing.Distributions[0].Reason != want {
+		t.Errorf("missing: %+v, want reason %q", missing, want)
+	}
+	if strings.Contains(stderr, "s3cret") {
+		t.Errorf("the signed query string reached the logs: %s", stderr)
 	}
 }
