@@ -144,15 +144,27 @@ func (c *Client) Rules(ctx context.Context) (Rules, error) {
 	return r, nil
 }
 
-// Lease asks for at most n jobs (n ≥ 1), retrying transient failures until
-// ctx ends. An empty list means nothing is queued. Jobs without a name or
-// version cannot be answered and are logged and dropped.
+// Lease asks once for at most n jobs (n ≥ 1). An empty list means nothing
+// is queued. Jobs without a name or version cannot be answered and are
+// logged and dropped.
+//
+// Unlike the other calls, Lease makes a single attempt: the daemon's lease
+// loop owns the retries, because at a shutdown signal it must send no new
+// request while letting one already sent complete (cancelling it could
+// strand jobs the server handed out). A transient StatusError carries the
+// server's Retry-After.
 func (c *Client) Lease(ctx context.Context, n int) ([]Job, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("lease: batch %d, must be at least 1", n)
 	}
 	var jobs []Job
-	if _, err := c.call(ctx, http.MethodPost, "/jobs?batch="+strconv.Itoa(n), nil, &jobs); err != nil {
+	var st callState
+	wait, err := c.attempt(ctx, http.MethodPost, "/jobs?batch="+strconv.Itoa(n), nil, &jobs, &st)
+	var se *StatusError
+	if errors.As(err, &se) {
+		se.RetryAfter = wait
+	}
+	if err != nil {
 		return nil, err
 	}
 	kept := jobs[:0]

@@ -220,6 +220,15 @@ func TestLease(t *testing.T) {
 	}
 }
 
+func TestLeaseMakesOneAttempt(t *testing.T) {
+	s, c := serve(t, reply{status: 503, header: map[string]string{"Retry-After": "7"}}, reply{status: 200, body: "[]"})
+	_, err := c.Lease(context.Background(), 1)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Final || se.RetryAfter != 7*time.Second || s.count() != 1 {
+		t.Fatalf("err %#v after %d requests", err, s.count())
+	}
+}
+
 func TestRules(t *testing.T) {
 	_, c := serve(t, reply{status: 200, body: `{"hash":"abc","rules":{"b":"rule b {condition: true}","a":"rule a {condition: true}"}}`})
 	r, err := c.Rules(context.Background())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -19,7 +20,8 @@ type StatusError struct {
 	Method, Path string
 	Status       int
 	Detail       string
-	Final        bool // per CONTRACT.md's status table
+	Final        bool          // per CONTRACT.md's status table
+	RetryAfter   time.Duration // the server's Retry-After, 0 when none
 }
 
 func (e *StatusError) Error() string {
