@@ -279,6 +279,18 @@ func (rs *RuleSet) release() {
 	}
 }
 
+// Retain takes a reference that keeps the compiled rules alive until the
+// returned release is called, so that a job can make matchers from its set
+// after a daemon has swapped in (and closed) another. It fails once the set
+// has been freed. release is idempotent.
+func (rs *RuleSet) Retain() (release func(), err error) {
+	if _, err := rs.acquire(); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(rs.release) }, nil
+}
+
 // Close releases the set's own reference. The compiled rules are freed once
 // every matcher made from the set has been closed too. Close is idempotent.
 func (rs *RuleSet) Close() {

@@ -207,3 +207,28 @@ func TestRuleSetOutlivesCloseWhileMatchersOpen(t *testing.T) {
 	}
 	rs.Close()
 }
+
+func TestRetainKeepsAClosedSetUsable(t *testing.T) {
+	rs, err := Compile("h", map[string]string{"a": `rule a { strings: $x = "needle" condition: $x }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := rs.Retain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Close() // a daemon swapped in another set
+	m, err := rs.NewMatcher(time.Second)
+	if err != nil {
+		t.Fatalf("a retained set refused a matcher: %v", err)
+	}
+	if got, err := m.Match([]byte("a needle"), nil); err != nil || len(got) != 1 {
+		t.Fatalf("match %v %v", got, err)
+	}
+	m.Close()
+	release()
+	release()
+	if _, err := rs.Retain(); err == nil {
+		t.Fatal("a freed set could be retained")
+	}
+}
