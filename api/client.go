@@ -230,7 +230,7 @@ type callState struct {
 // ends, and then the last error is returned.
 func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) (callState, error) {
 	var st callState
-	bo := c.backoff.new()
+	bo := c.backoff.NewBackOff()
 	for {
 		st.attempts++
 		wait, err := c.attempt(ctx, method, path, body, out, &st)

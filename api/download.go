@@ -99,9 +99,9 @@ func NewDownloader(o DownloadOptions) *Downloader {
 func (d *Downloader) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &DownloadError{URL: safeURL(rawURL), Err: errors.New("not an http(s) URL")}
+		return nil, &DownloadError{URL: SafeURL(rawURL), Err: errors.New("not an http(s) URL")}
 	}
-	bo := d.backoff.new()
+	bo := d.backoff.NewBackOff()
 	for attempt := 1; ; attempt++ {
 		data, wait, err := d.once(ctx, u)
 		var de *DownloadError
@@ -121,7 +121,7 @@ func (d *Downloader) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 }
 
 func (d *Downloader) once(ctx context.Context, u *url.URL) ([]byte, time.Duration, error) {
-	shown := safeURL(u.String())
+	shown := SafeURL(u.String())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, 0, &DownloadError{URL: shown, Err: err}
@@ -163,9 +163,9 @@ func (d *Downloader) once(ctx context.Context, u *url.URL) ([]byte, time.Duratio
 	return buf.Bytes(), 0, nil
 }
 
-// safeURL drops userinfo, query and fragment, which may hold a signature
+// SafeURL drops userinfo, query and fragment, which may hold a signature
 // or a password, before a URL reaches a log or a reason.
-func safeURL(raw string) string {
+func SafeURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

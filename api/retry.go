@@ -21,7 +21,8 @@ type Backoff struct {
 // never more than half a minute between attempts while a lease runs.
 var DefaultBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 30 * time.Second}
 
-func (b Backoff) new() *backoff.ExponentialBackOff {
+// NewBackOff starts a sequence of waits of this shape.
+func (b Backoff) NewBackOff() *backoff.ExponentialBackOff {
 	e := backoff.NewExponentialBackOff()
 	e.InitialInterval = b.Initial
 	e.MaxInterval = b.Max
