@@ -16,6 +16,16 @@
 // errors, slow answers, connections dropped before or after a result is
 // stored) are injected per endpoint and count. Everything the server sees
 // and answers is recorded, and every accessor is safe for concurrent use.
+//
+// A typical end-to-end test:
+//
+//	s := apitest.New(t, apitest.Options{Auth: apitest.AuthOptions{Mode: apitest.AuthStatic}})
+//	s.AddToken("secret", "worker-1")
+//	s.AddJob("pkg", "1.0", s.AddFile("pkg-1.0.tar.gz", tarball))
+//	// ... run the worker against s.URL with DRAGONFLY_TOKEN=secret ...
+//	s.WaitUntil(ctx, func() bool { return len(s.Unfinished()) == 0 })
+//	s.AssertOneStoredResultPerJob(t)
+//	got, _ := s.Stored("pkg", "1.0")
 package apitest
 
 import (
@@ -27,7 +37,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +116,7 @@ type Server struct {
 	leases    []*Lease
 	results   []Result
 	requests  []Request
+	inFlight  int
 	tokenReqs int
 
 	faults []*fault
@@ -208,9 +218,9 @@ func (s *Server) RulesHash() string {
 }
 
 // WaitUntil blocks until cond returns true or ctx ends. cond is evaluated
-// once at the start and again after every change the server records (a
-// request answered, a lease, a result, Advance), so tests wait on events
-// rather than sleep. cond may call the Server's accessors.
+// at once and again after every change the server records (a request
+// arriving or completing, a lease, a result, Advance...), so tests wait on
+// events rather than sleep. cond may call the Server's accessors.
 func (s *Server) WaitUntil(ctx context.Context, cond func() bool) error {
 	for {
 		s.mu.Lock()
@@ -241,12 +251,11 @@ type Request struct {
 	RawQuery string
 	Header   http.Header
 	Body     []byte
-	// Status answered; 0 when no answer was written (the connection was
-	// dropped, or the client gave up during a Delay).
+	// Status is the status answered. When the connection was dropped
+	// (Dropped) it is what the handler decided before the drop, or 0 when
+	// the request was dropped unhandled; it is 0 when Canceled.
 	Status int
-	// Dropped is set when the connection was closed without an answer;
-	// Status then holds what would have been answered (0 when the request
-	// was dropped before it was handled).
+	// Dropped is set when the connection was closed without an answer.
 	Dropped bool
 	// Canceled is set when the client went away during a Delay.
 	Canceled bool
@@ -255,8 +264,8 @@ type Request struct {
 	Identity string
 }
 
-// Requests returns every request answered so far (to both servers), in the
-// order they completed.
+// Requests returns every request completed so far (answered, dropped or
+// abandoned), to both servers, in the order they completed.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -269,8 +278,16 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
-// RequestsTo returns the requests whose method and path match endpoint (see
-// FailNext for the pattern syntax).
+// InFlight is the number of requests that arrived and are not answered
+// yet (held by a Delay, say). Requests lists them once they complete.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
+}
+
+// RequestsTo returns the requests whose method and path match endpoint, a
+// pattern as the Endpoint constants.
 func (s *Server) RequestsTo(endpoint string) []Request {
 	var out []Request
 	for _, r := range s.Requests() {
@@ -313,16 +330,22 @@ func (s *Server) middleware(server string, h handler) http.Handler {
 			s.tokenReqs++
 		}
 		plan := s.takeFaultsLocked(r.Method, r.URL.Path)
+		s.inFlight++
+		s.notifyLocked()
 		s.mu.Unlock()
 		defer func() {
 			s.mu.Lock()
+			s.inFlight--
 			s.requests = append(s.requests, rec)
 			s.notifyLocked()
 			s.mu.Unlock()
 		}()
 
 		if plan.delay > 0 && !s.sleep(r.Context(), plan.delay) {
+			// The client went away or the server is closing: answer
+			// nothing (an empty handler would answer 200).
 			rec.Canceled = true
+			dropConnection(w)
 			return
 		}
 		if plan.fail != nil {
@@ -483,9 +506,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, info *reqInfo)
 		s.serveJobs(w, r, info)
 	case "/rules":
 		s.mu.Lock()
-		body := map[string]any{"hash": s.rulesHash, "rules": s.rules}
-		writeJSON(w, http.StatusOK, body)
+		body := marshal(map[string]any{"hash": s.rulesHash, "rules": s.rules})
 		s.mu.Unlock()
+		writeRaw(w, http.StatusOK, body)
 	case "/package":
 		s.servePackage(w, r, info)
 	}
@@ -533,13 +556,4 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
