@@ -100,6 +100,9 @@ func (w *walker) top(data []byte) error {
 		w.format = FormatTar
 		return w.walkTar(bytes.NewReader(data), "", 0)
 	}
+	if len(data) == 0 {
+		return classed(ErrUnsupported, "format not recognised: the file is empty")
+	}
 	return classed(ErrUnsupported, "format not recognised (starts with %s)", strconv.Quote(string(data[:min(len(data), 8)])))
 }
 

@@ -10,20 +10,20 @@ import (
 // the command line and the daemon read them from.
 type Limits struct {
 	// MaxScanSize bounds the bytes of one downloaded archive.
-	MaxScanSize int64 `env:"DRAGONFLY_MAX_SCAN_SIZE" envDefault:"128000000"`
+	MaxScanSize int64 `env:"DRAGONFLY_MAX_SCAN_SIZE" envDefault:"128000000" doc:"bytes of one downloaded archive; larger ones fail before reading"`
 	// MaxExpandedSize bounds the expanded bytes per distribution, nested archives included.
-	MaxExpandedSize int64 `env:"DRAGONFLY_MAX_EXPANDED_SIZE" envDefault:"2147483648"`
+	MaxExpandedSize int64 `env:"DRAGONFLY_MAX_EXPANDED_SIZE" envDefault:"2147483648" doc:"expanded bytes per distribution, nested archives included"`
 	// MaxFileSize bounds one file, declared or actual; checked before allocating.
-	MaxFileSize int64 `env:"DRAGONFLY_MAX_FILE_SIZE" envDefault:"268435456"`
+	MaxFileSize int64 `env:"DRAGONFLY_MAX_FILE_SIZE" envDefault:"268435456" doc:"bytes of one file, declared or actual, checked before allocating"`
 	// MaxFiles bounds the entries per distribution, nested archives included.
-	MaxFiles int64 `env:"DRAGONFLY_MAX_FILES" envDefault:"200000"`
+	MaxFiles int64 `env:"DRAGONFLY_MAX_FILES" envDefault:"200000" doc:"entries per distribution, nested archives included"`
 	// MaxDepth bounds archive nesting: the distribution itself is depth 0.
-	MaxDepth int `env:"DRAGONFLY_MAX_DEPTH" envDefault:"5"`
+	MaxDepth int `env:"DRAGONFLY_MAX_DEPTH" envDefault:"5" doc:"nesting depth of archives inside archives"`
 	// MaxRatio bounds expanded:compressed bytes, for a stream or member that
 	// expands past RatioFloor and for the distribution as a whole.
-	MaxRatio int64 `env:"DRAGONFLY_MAX_RATIO" envDefault:"500"`
+	MaxRatio int64 `env:"DRAGONFLY_MAX_RATIO" envDefault:"500" doc:"expanded:compressed bytes, for anything expanding past 1 MiB"`
 	// YaraTimeout bounds matching one file; YARA counts whole seconds.
-	YaraTimeout time.Duration `env:"DRAGONFLY_YARA_TIMEOUT" envDefault:"10s"`
+	YaraTimeout time.Duration `env:"DRAGONFLY_YARA_TIMEOUT" envDefault:"10s" doc:"time limit for matching one file (whole seconds, at least 1)"`
 }
 
 // RatioFloor is the expanded size below which the ratio limit is not

@@ -18,10 +18,15 @@ import (
 type scanConfig struct {
 	// Threads is the number of distributions scanned at once; 0 means one
 	// per CPU available to the process (Go honours a container's limit).
-	Threads   int         `env:"DRAGONFLY_THREADS" envDefault:"0"`
-	LogLevel  string      `env:"DRAGONFLY_LOG_LEVEL" envDefault:"info"`
-	LogFormat string      `env:"DRAGONFLY_LOG_FORMAT" envDefault:"auto"`
-	Limits    scan.Limits `envPrefix:""`
+	Threads int `env:"DRAGONFLY_THREADS" envDefault:"0"`
+	logConfig
+	Limits scan.Limits `envPrefix:""`
+}
+
+// logConfig is the logging part of every command's configuration.
+type logConfig struct {
+	LogLevel  string `env:"DRAGONFLY_LOG_LEVEL" envDefault:"info" doc:"debug, info, warn or error"`
+	LogFormat string `env:"DRAGONFLY_LOG_FORMAT" envDefault:"auto" doc:"auto (console on a terminal, else JSON), json or console"`
 }
 
 func loadScanConfig(environ map[string]string) (scanConfig, error) {

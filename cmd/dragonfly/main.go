@@ -1,7 +1,9 @@
 // Command dragonfly is the Dragonfly scanning worker for PyPI and a local
 // scanner for distribution files.
 //
+//	dragonfly run                      work for the mainframe until SIGTERM
 //	dragonfly scan [flags] TARGET...   scan files, folders or URLs and report
+//	dragonfly config                   print the configuration variables
 //	dragonfly version                  print the version and libyara's
 package main
 
@@ -32,8 +34,11 @@ func main() {
 const usage = `Usage: dragonfly COMMAND [ARGS]
 
 Commands:
+  run     Work as a scanning worker of the Dragonfly mainframe until SIGTERM.
   scan [--rules DIR] [--format table|json] [--fail-score N] [--threads N] TARGET...
           Scan distribution files, folders of them, or URLs, and report.
+  config [--format table|env|markdown]
+          Print every configuration variable with its default and meaning.
   version Print the version and the libyara version it was built with.
 
 Run "dragonfly COMMAND --help" for a command's flags.
@@ -47,6 +52,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "scan":
 		return scanCommand(args[1:], stdout, stderr)
+	case "run":
+		return runCommand(args[1:], stdout, stderr)
+	case "config":
+		return configCommand(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "dragonfly %s (libyara %s)\n", buildVersion(), scan.LibyaraVersion)
 		return exitOK

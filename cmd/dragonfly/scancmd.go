@@ -82,7 +82,12 @@ func scanCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dragonfly scan: %v\n", err)
 		return exitFailure
 	}
-	cfg, err := loadScanConfig(environ())
+	environ, err := loadEnviron()
+	if err != nil {
+		fmt.Fprintf(stderr, "dragonfly scan: %v\n", err)
+		return exitFailure
+	}
+	cfg, err := loadScanConfig(environ)
 	if err != nil {
 		fmt.Fprintf(stderr, "dragonfly scan: %v\n", err)
 		return exitFailure
@@ -138,16 +143,6 @@ func scanCommand(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return rep.exitCode(flags.failScore)
-}
-
-func environ() map[string]string {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // loadRules returns the rule set of dir, or the built-in one.

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestConfigDocumentsAreGenerated keeps the README's table and
+// deploy/.env.example in step with the variables the code reads. Run
+// "dragonfly config --format markdown|env" to regenerate them.
+func TestConfigDocumentsAreGenerated(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok1 := strings.Cut(string(readme), "<!-- config:start -->\n")
+	table, _, ok2 := strings.Cut(rest, "<!-- config:end -->")
+	if !ok1 || !ok2 || table != markdownTable() {
+		t.Errorf("README's configuration table is stale; regenerate it with dragonfly config --format markdown")
+	}
+	example, err := os.ReadFile("../../deploy/.env.example")
+	if err != nil || string(example) != envExample() {
+		t.Errorf("deploy/.env.example is stale (%v); regenerate it with dragonfly config --format env", err)
+	}
+}
+
+func TestConfigListsEveryVariableOnceWithADoc(t *testing.T) {
+	seen := map[string]bool{}
+	for _, v := range configVars() {
+		if seen[v.Name] || v.Doc == "" || !strings.HasPrefix(v.Name, "DRAGONFLY_") {
+			t.Errorf("%+v: duplicate, undocumented or misnamed", v)
+		}
+		seen[v.Name] = true
+	}
+	for _, name := range []string{"DRAGONFLY_BASE_URL", "DRAGONFLY_AUTH_MODE", "DRAGONFLY_PASSWORD_FILE", "DRAGONFLY_THREADS",
+		"DRAGONFLY_MEMORY_BUDGET", "DRAGONFLY_MAX_SCAN_SIZE", "DRAGONFLY_HTTP_ADDR", "DRAGONFLY_LOG_FORMAT", "DRAGONFLY_WAIT_DURATION"} {
+		if !seen[name] {
+			t.Errorf("%s missing", name)
+		}
+	}
+}
+
+func TestRunConfigErrorsNameTheVariable(t *testing.T) {
+	base := map[string]string{"DRAGONFLY_AUTH_MODE": "none"}
+	if _, err := loadRunConfig(base); err != nil {
+		t.Fatalf("defaults do not load: %v", err)
+	}
+	tests := map[string]string{
+		"DRAGONFLY_LOAD_DURATION":  "soon",
+		"DRAGONFLY_BULK_SIZE":      "0",
+		"DRAGONFLY_JOB_TIMEOUT":    "115",
+		"DRAGONFLY_MAX_JOBS":       "-1",
+		"DRAGONFLY_MEMORY_BUDGET":  "lots",
+		"DRAGONFLY_MAX_SCAN_SIZE":  "0",
+		"DRAGONFLY_AUTH_MODE":      "magic",
+		"DRAGONFLY_DRAIN_TIMEOUT":  "0",
+		"DRAGONFLY_CALL_TIMEOUT":   "0",
+		"DRAGONFLY_LEASE_DURATION": "-5",
+	}
+	for name, value := range tests {
+		environ := map[string]string{"DRAGONFLY_AUTH_MODE": "none", name: value}
+		_, err := loadRunConfig(environ)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v", name, value, err)
+		}
+	}
+	c, err := loadRunConfig(map[string]string{"DRAGONFLY_AUTH_MODE": "none", "DRAGONFLY_LOAD_DURATION": "60", "DRAGONFLY_JOB_TIMEOUT": "1m"})
+	if err != nil || c.Pipeline.LoadDuration.Seconds() != 60 || c.Pipeline.JobTimeout.Seconds() != 60 || c.Pipeline.MaxJobs != 2*c.Pipeline.Threads {
+		t.Fatalf("%+v %v", c.Pipeline, err)
+	}
+}
+
+func TestEnvFileIsReadAndRealVariablesWin(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile(".env", []byte("DRAGONFLY_BULK_SIZE=7\nDRAGONFLY_WORKER_ID=from-file\n"), 0o600)
+	t.Setenv("DRAGONFLY_WORKER_ID", "from-env")
+	environ, err := loadEnviron()
+	if err != nil || environ["DRAGONFLY_BULK_SIZE"] != "7" || environ["DRAGONFLY_WORKER_ID"] != "from-env" {
+		t.Fatalf("%v %q %q", err, environ["DRAGONFLY_BULK_SIZE"], environ["DRAGONFLY_WORKER_ID"])
+	}
+}

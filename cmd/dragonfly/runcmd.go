@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/vipyrsec/dragonfly-client-go/api"
+	"github.com/vipyrsec/dragonfly-client-go/auth"
+	"github.com/vipyrsec/dragonfly-client-go/pipeline"
+	"github.com/vipyrsec/dragonfly-client-go/scan"
+)
+
+// Exit codes of "dragonfly run" (DESIGN.md § The pipeline).
+const (
+	exitInterrupted = 1 // a second signal cut the drain short
+	exitConfig      = 2 // the configuration is wrong
+)
+
+// runCommand is the daemon: it works until SIGTERM or SIGINT, drains, and
+// exits 0; a second signal exits 1 at once.
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "dragonfly run takes no arguments; it is configured by the environment (see dragonfly config)\n")
+		return exitConfig
+	}
+	environ, err := loadEnviron()
+	if err == nil {
+		var cfg runConfig
+		if cfg, err = loadRunConfig(environ); err == nil {
+			return runDaemon(cfg, stderr, signals())
+		}
+	}
+	fmt.Fprintf(stderr, "dragonfly run: %v\n", err)
+	return exitConfig
+}
+
+// signals delivers SIGTERM and SIGINT.
+func signals() <-chan os.Signal {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	return ch
+}
+
+func runDaemon(cfg runConfig, stderr io.Writer, sigs <-chan os.Signal) int {
+	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "dragonfly run: %v\n", err)
+		return exitConfig
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush to stderr
+	log = log.With(zap.String("worker_id", cfg.API.WorkerID))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := pipeline.NewMetrics(reg)
+	metrics.BuildInfo.WithLabelValues(buildVersion(), scan.LibyaraVersion).Set(1)
+
+	creds, err := auth.New(cfg.Auth, auth.Options{Logger: log, OnRenewal: func(outcome string) {
+		metrics.CredentialRenewals.WithLabelValues(outcome).Inc()
+	}})
+	if err != nil {
+		log.Error("credentials", zap.Error(err))
+		return exitConfig
+	}
+	client, err := api.New(cfg.API, creds, api.Options{Version: buildVersion(), Logger: log})
+	if err != nil {
+		log.Error("mainframe client", zap.Error(err))
+		return exitConfig
+	}
+	dl := api.NewDownloader(api.DownloadOptions{MaxBytes: cfg.Limits.MaxScanSize,
+		UserAgent: api.UserAgent(buildVersion(), cfg.API.WorkerID), Logger: log})
+	p := pipeline.New(cfg.Pipeline, cfg.Limits, client, dl, pipeline.Options{Logger: log, Metrics: metrics})
+
+	log.Info("starting", zap.String("version", buildVersion()), zap.String("libyara", scan.LibyaraVersion),
+		zap.String("credentials", string(creds.Kind())), zap.String("base_url", cfg.API.BaseURL),
+		zap.Any("pipeline", cfg.Pipeline), zap.Any("limits", cfg.Limits), zap.Object("auth", cfg.Auth),
+		zap.String("http_addr", cfg.HTTPAddr))
+
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			log.Error("DRAGONFLY_HTTP_ADDR cannot be served", zap.Error(err))
+			return exitConfig
+		}
+		srv := &http.Server{Handler: pipeline.Handler(reg, func() error {
+			switch {
+			case !p.Ready():
+				return errors.New("rules not loaded yet")
+			case !creds.Ready():
+				return errors.New("credentials rejected or not obtained")
+			}
+			return nil
+		}), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln) //nolint:errcheck // ends with ErrServerClosed at shutdown
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx) //nolint:errcheck // the process is ending
+		}()
+	}
+
+	stop, cancelStop := context.WithCancel(context.Background())
+	defer cancelStop()
+	interrupted := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("signal received: draining; a second signal exits at once", zap.String("signal", s.String()))
+			cancelStop()
+		case <-stop.Done():
+			return
+		}
+		if s, ok := <-sigs; ok {
+			log.Warn("second signal: exiting without finishing the jobs in flight", zap.String("signal", s.String()))
+			close(interrupted)
+		}
+	}()
+
+	result := make(chan error, 1)
+	go func() { result <- p.Run(stop) }()
+	select {
+	case err := <-result:
+		if err != nil {
+			log.Error("the pipeline stopped", zap.Error(err))
+			return exitInterrupted
+		}
+		log.Info("drained; exiting")
+		return exitOK
+	case <-interrupted:
+		return exitInterrupted
+	}
+}
