@@ -160,13 +160,17 @@ func (a *auth0) token(ctx context.Context) (*bearer, error) {
 		}
 		d := min(a.bo.NextBackOff(), a.max)
 		a.notBefore, a.lastErr = time.Now().Add(d), err
+		// The held token, unless a rejection dropped it meanwhile, serves
+		// until it expires.
+		usable = usable && a.tok == held
 		a.mu.Unlock()
 		a.c.renewed(false)
-		if !usable {
-			a.c.ready.Store(false)
-		}
 		a.c.log.Warn("identity provider did not issue a token; retrying later",
 			zap.Error(err), zap.Duration("retry_in", d), zap.Bool("using_previous_token", usable))
+		if usable {
+			return held, nil
+		}
+		a.c.ready.Store(false)
 	}
 }
 
