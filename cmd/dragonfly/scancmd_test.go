@@ -18,6 +18,13 @@ import (
 
 func writeTarGz(t *testing.T, path string, files map[string]string) {
 	t.Helper()
+	if err := os.WriteFile(path, tarGzBytes(t, files), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tarGzBytes(t *testing.T, files map[string]string) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -30,9 +37,7 @@ func writeTarGz(t *testing.T, path string, files map[string]string) {
 	}
 	tw.Close()
 	gz.Close()
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return buf.Bytes()
 }
 
 func writeZip(t *testing.T, path string, files map[string]string) {
