@@ -364,6 +364,7 @@ func (p *Pipeline) matchOne(scanners map[*scan.RuleSet]*scan.Scanner, b blob, do
 			}
 			return
 		}
+		s.SetBudget(p.budget) // large file buffers make the downloads wait
 		scanners[b.j.rs] = s
 	}
 	start := time.Now()

@@ -57,8 +57,9 @@ func (d *DistResult) Status() string {
 // Scanner flattens and matches distributions with one [Matcher]. It is not
 // safe for concurrent use: run one per goroutine.
 type Scanner struct {
-	m   *Matcher
-	lim Limits
+	m      *Matcher
+	lim    Limits
+	budget Budget
 
 	// per-distribution state, reused
 	idx    []int32
@@ -77,6 +78,10 @@ func NewScanner(rs *RuleSet, lim Limits) (*Scanner, error) {
 	}
 	return &Scanner{m: m, lim: lim, raw: map[string][]int32{}, counts: map[int32]bool{}}, nil
 }
+
+// SetBudget makes the scanner take its large file buffers from b (see
+// [Budget]); nil turns accounting off.
+func (s *Scanner) SetBudget(b Budget) { s.budget = b }
 
 // Close frees the scanner's matcher.
 func (s *Scanner) Close() { s.m.Close() }
@@ -143,7 +148,7 @@ func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *Di
 		}
 		sort.Slice(res.Rules, func(a, b int) bool { return res.Rules[a].Name < res.Rules[b].Name })
 	}()
-	fl, err := Flatten(ctx, data, s.lim, visit)
+	fl, err := flatten(ctx, data, s.lim, visit, s.budget)
 	res.Format, res.Notes, res.BytesExpanded, res.FilesScanned = fl.Format, fl.Notes, fl.BytesExpanded, fl.Files
 	if err != nil && Class(err) == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		err = fmt.Errorf("%w: scan stopped: %w", ErrTimeout, err)

@@ -57,10 +57,29 @@ type Flattened struct {
 // is classed (see [Class]); Flattened is filled in as far as the walk got,
 // so that a failure still reports what it saw.
 func Flatten(ctx context.Context, data []byte, lim Limits, visit Visitor) (Flattened, error) {
-	w := &walker{ctx: ctx, lim: lim, visit: visit, total: int64(len(data))}
+	return flatten(ctx, data, lim, visit, nil)
+}
+
+func flatten(ctx context.Context, data []byte, lim Limits, visit Visitor, budget Budget) (Flattened, error) {
+	w := &walker{ctx: ctx, lim: lim, visit: visit, total: int64(len(data)), budget: budget}
+	defer w.releaseAll()
 	err := w.top(data)
 	return Flattened{Format: w.format, BytesExpanded: w.expanded, Files: w.files, Notes: w.notes}, err
 }
+
+// Budget is memory shared by the stages of a daemon (a weighted semaphore).
+// A scanner takes its large file buffers from it without ever waiting: a
+// scanner holds a downloaded archive while it expands it, so waiting could
+// deadlock against the downloads that hold the rest. What it takes makes
+// the downloads wait instead, which is where waiting is safe.
+type Budget interface {
+	TryAcquire(n int64) bool
+	Release(n int64)
+}
+
+// retainedBuffer is the largest file buffer a walk keeps for reuse; larger
+// ones are allocated per file and taken from the Budget.
+const retainedBuffer = 16 << 20
 
 type walker struct {
 	ctx      context.Context
@@ -72,6 +91,9 @@ type walker struct {
 	files    int64
 	notes    []Note
 	bufs     [][]byte // one reusable file buffer per depth
+
+	budget Budget
+	held   []int64 // per depth: bytes of the large buffer taken from budget
 }
 
 func (w *walker) top(data []byte) error {
@@ -226,16 +248,36 @@ func (w *walker) buffer(depth int, n int64) []byte {
 	for len(w.bufs) <= depth {
 		w.bufs = append(w.bufs, nil)
 	}
+	w.releaseLarge(depth) // the previous file of this depth is done
 	b := w.bufs[depth]
 	if int64(cap(b)) < n {
 		b = make([]byte, n)
 		// Keep only modest buffers for reuse: one huge file should not pin
 		// its size for the rest of the walk.
-		if n <= 16<<20 {
+		if n <= retainedBuffer {
 			w.bufs[depth] = b
+		} else if w.budget != nil && w.budget.TryAcquire(n) {
+			for len(w.held) <= depth {
+				w.held = append(w.held, 0)
+			}
+			w.held[depth] = n
 		}
 	}
 	return b[:n]
+}
+
+// releaseLarge returns the large buffer of depth to the budget.
+func (w *walker) releaseLarge(depth int) {
+	if depth < len(w.held) && w.held[depth] > 0 {
+		w.budget.Release(w.held[depth])
+		w.held[depth] = 0
+	}
+}
+
+func (w *walker) releaseAll() {
+	for d := range w.held {
+		w.releaseLarge(d)
+	}
 }
 
 // readExact reads exactly len(buf) bytes and then expects the end of the

@@ -333,29 +333,38 @@ func (s *Server) middleware(server string, h handler) http.Handler {
 		s.inFlight++
 		s.notifyLocked()
 		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			s.inFlight--
-			s.requests = append(s.requests, rec)
-			s.notifyLocked()
-			s.mu.Unlock()
-		}()
+		// The record is completed before the client can see any answer,
+		// so a test that got its response also finds the request here.
+		var once sync.Once
+		finish := func() {
+			once.Do(func() {
+				s.mu.Lock()
+				s.inFlight--
+				s.requests = append(s.requests, rec)
+				s.notifyLocked()
+				s.mu.Unlock()
+			})
+		}
+		defer finish()
 
 		if plan.delay > 0 && !s.sleep(r.Context(), plan.delay) {
 			// The client went away or the server is closing: answer
 			// nothing (an empty handler would answer 200).
 			rec.Canceled = true
+			finish()
 			dropConnection(w)
 			return
 		}
 		if plan.fail != nil {
 			rec.Status = plan.fail.status
+			finish()
 			writeInjected(w, plan.fail)
 			return
 		}
 		info := &reqInfo{body: body}
 		if plan.drop != nil && plan.drop.beforeStore {
 			rec.Dropped = true
+			finish()
 			dropConnection(w)
 			return
 		}
@@ -364,14 +373,17 @@ func (s *Server) middleware(server string, h handler) http.Handler {
 			rr := httptest.NewRecorder()
 			h(rr, r, info)
 			rec.Status, rec.Dropped, rec.Identity = rr.Code, true, info.identity
+			finish()
 			dropConnection(w)
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, before: func(status int) {
+			rec.Status, rec.Identity = status, info.identity
+			finish()
+		}}
 		h(sw, r, info)
-		rec.Status, rec.Identity = sw.status, info.identity
-		if rec.Status == 0 {
-			rec.Status = http.StatusOK
+		if sw.status == 0 {
+			sw.WriteHeader(http.StatusOK) // an empty 200
 		}
 	})
 }
@@ -407,27 +419,29 @@ func dropConnection(w http.ResponseWriter) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	before func(status int) // runs once, before the answer leaves
+}
+
+func (w *statusWriter) setStatus(code int) {
+	if w.status == 0 {
+		w.status = code
+		w.before(code)
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.setStatus(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.setStatus(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		if w.status == 0 {
-			w.status = http.StatusOK
-		}
+		w.setStatus(http.StatusOK)
 		f.Flush()
 	}
 }

@@ -1,0 +1,49 @@
+package scan
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// recordingBudget is a Budget that remembers what it lent.
+type recordingBudget struct {
+	size, held, peak int64
+}
+
+func (b *recordingBudget) TryAcquire(n int64) bool {
+	if b.held+n > b.size {
+		return false
+	}
+	b.held += n
+	b.peak = max(b.peak, b.held)
+	return true
+}
+
+func (b *recordingBudget) Release(n int64) { b.held -= n }
+
+func TestLargeBuffersAreTakenFromTheBudgetAndGivenBack(t *testing.T) {
+	big := strings.Repeat("x", retainedBuffer+1)
+	data := fxTar(t, fxFile("p/one.py", big), fxFile("p/small.py", "s"), fxFile("p/two.py", big+"y"))
+	lim := DefaultLimits()
+	s := fxScanner(t, lim, map[string]string{"r": `rule r { strings: $a = "needle" condition: $a }`})
+
+	b := &recordingBudget{size: 1 << 30}
+	s.SetBudget(b)
+	if res := s.Scan(context.Background(), "p.tar", data); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	// One large buffer at a time: the first is returned before the second
+	// is taken.
+	if b.peak != int64(len(big))+1 || b.held != 0 {
+		t.Fatalf("peak %d, held after the scan %d", b.peak, b.held)
+	}
+
+	// A budget that is spent does not stop the scan: the scanner never
+	// waits (it holds an archive), it only makes the downloads wait.
+	b = &recordingBudget{size: 10}
+	s.SetBudget(b)
+	if res := s.Scan(context.Background(), "p.tar", data); res.Err != nil || b.held != 0 {
+		t.Fatalf("%v, held %d", res.Err, b.held)
+	}
+}
