@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 
 // binary builds the dragonfly command once for the tests that run it as a
 // process, the way a container runs it.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "dragonfly-bin")

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
+	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
+)
+
+// The daemon's benchmarks run the built binary, as a container does, so
+// that its peak RSS is its own. Run them with
+//
+//	go test -run '^$' -bench Daemon -benchtime 1x ./cmd/dragonfly/
+
+// benchDist is one distribution of the corpus.
+type benchDist struct {
+	name string
+	data []byte
+}
+
+// pythonCorpus packages the Python code installed on the machine (the
+// standard library and Debian's dist-packages: real Python code and native
+// libraries) as releases of an sdist and a wheel each: every top-level
+// package is a release, and the loose modules form releases of 25.
+func pythonCorpus(b *testing.B) (releases [][]benchDist, expanded int64) {
+	roots, _ := filepath.Glob("/usr/lib/python3.*")
+	roots = append(roots, "/usr/lib/python3/dist-packages")
+	for i, root := range roots {
+		releases, expanded = addPythonRoot(b, root, fmt.Sprintf("r%d_", i), releases, expanded)
+	}
+	if len(releases) == 0 {
+		b.Skip("no Python code on this machine")
+	}
+	return releases, expanded
+}
+
+func addPythonRoot(b *testing.B, root, prefix string, releases [][]benchDist, expanded int64) ([][]benchDist, int64) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return releases, expanded
+	}
+	var loose []string
+	addRelease := func(name string, files map[string][]byte) {
+		var sdist, wheel bytes.Buffer
+		zw := gzip.NewWriter(&sdist)
+		tw := tar.NewWriter(zw)
+		ww := zip.NewWriter(&wheel)
+		paths := make([]string, 0, len(files))
+		for p := range files {
+			paths = append(paths, p)
+		}
+		sort.Strings(paths)
+		for _, p := range paths {
+			body := files[p]
+			expanded += 2 * int64(len(body))
+			tw.WriteHeader(&tar.Header{Name: name + "-1.0/" + p, Mode: 0o644, Size: int64(len(body)), ModTime: time.Unix(0, 0)})
+			tw.Write(body)
+			w, _ := ww.Create(p)
+			w.Write(body)
+		}
+		tw.Close()
+		zw.Close()
+		ww.Close()
+		releases = append(releases, []benchDist{
+			{name + "-1.0.tar.gz", sdist.Bytes()},
+			{name + "-1.0-py3-none-any.whl", wheel.Bytes()},
+		})
+	}
+	for _, e := range entries {
+		full := filepath.Join(root, e.Name())
+		switch {
+		case e.IsDir() && e.Name() != "__pycache__" && !strings.HasPrefix(e.Name(), "config-") && e.Name() != "site-packages" && e.Name() != "dist-packages":
+			files := map[string][]byte{}
+			filepath.WalkDir(full, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() || strings.Contains(p, "__pycache__") || !d.Type().IsRegular() {
+					return nil
+				}
+				if data, err := os.ReadFile(p); err == nil {
+					rel, _ := filepath.Rel(root, p)
+					files[rel] = data
+				}
+				return nil
+			})
+			if len(files) > 0 {
+				addRelease(prefix+strings.NewReplacer("-", "_", ".", "_").Replace(e.Name()), files)
+			}
+		case strings.HasSuffix(e.Name(), ".py") || strings.HasSuffix(e.Name(), ".so"):
+			loose = append(loose, full)
+		}
+	}
+	for i := 0; i < len(loose); i += 25 {
+		files := map[string][]byte{}
+		for _, p := range loose[i:min(i+25, len(loose))] {
+			if data, err := os.ReadFile(p); err == nil {
+				files["mods/"+filepath.Base(p)] = data
+			}
+		}
+		addRelease(fmt.Sprintf("%smodules%02d", prefix, i/25), files)
+	}
+	return releases, expanded
+}
+
+// peakRSS follows a process's VmHWM (the peak resident set of its own
+// address space) until it exits. The rusage of a finished child is no use
+// here: Linux counts the parent's peak into a child started by vfork.
+func peakRSS(pid int) (stop func() int64) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				for _, line := range strings.Split(string(status), "\n") {
+					var kb int64
+					if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
+						peak.Store(max(peak.Load(), kb*1024))
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(done); <-finished; return peak.Load() }
+}
+
+// cpuTime is the user and system time a finished process used.
+func cpuTime(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
+
+// runDaemonUntilDone runs "dragonfly run" against s until every job is
+// stored, then stops it; it returns the wall time, the peak RSS and the
+// finished process.
+func runDaemonUntilDone(b *testing.B, s *apitest.Server, env ...string) (time.Duration, int64, *os.ProcessState) {
+	cmd := exec.Command(binary(b), "run")
+	cmd.Dir = b.TempDir()
+	cmd.Env = append([]string{"DRAGONFLY_BASE_URL=" + s.URL, "DRAGONFLY_AUTH_MODE=none", "DRAGONFLY_HTTP_ADDR=",
+		"DRAGONFLY_LOG_LEVEL=warn", "DRAGONFLY_LOAD_DURATION=1"}, env...)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	rss := peakRSS(cmd.Process.Pid)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	err := s.WaitUntil(ctx, func() bool { return len(s.Unfinished()) == 0 })
+	elapsed := time.Since(start)
+	peak := rss()
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	if err != nil {
+		b.Fatalf("jobs unfinished: %v\n%s", err, logs.String())
+	}
+	return elapsed, peak, cmd.ProcessState
+}
+
+// BenchmarkDaemonVersusScan measures the pipeline's cost: the same corpus
+// through "dragonfly run" against the fake mainframe over loopback and
+// through "dragonfly scan" from disk, both on two threads with the built-in
+// rules.
+func BenchmarkDaemonVersusScan(b *testing.B) {
+	releases, expanded := pythonCorpus(b)
+	dir := b.TempDir()
+	var dists, compressed int64
+	for _, r := range releases {
+		for _, d := range r {
+			os.WriteFile(filepath.Join(dir, d.name), d.data, 0o644)
+			dists++
+			compressed += int64(len(d.data))
+		}
+	}
+	b.Logf("corpus: %d releases, %d distributions, %.1f MB compressed, %.1f MB expanded",
+		len(releases), dists, float64(compressed)/1e6, float64(expanded)/1e6)
+	hash := scan.SourcesHash(builtin.Sources())
+	bin := binary(b) // built before any timing
+	for range b.N {
+		start := time.Now()
+		scanCmd := exec.Command(bin, "scan", "--threads", "2", "--format", "json", dir)
+		scanCmd.Dir = b.TempDir()
+		scanCmd.Env = []string{"DRAGONFLY_LOG_LEVEL=warn"}
+		scanCmd.Stdout = io.Discard
+		if err := scanCmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		rss := peakRSS(scanCmd.Process.Pid)
+		if err := scanCmd.Wait(); err != nil && scanCmd.ProcessState.ExitCode() > 1 {
+			b.Fatalf("scan: %v", err)
+		}
+		scanTime := time.Since(start)
+		scanRSS := rss() // the last sample before the exit
+
+		s := apitest.New(b, apitest.Options{})
+		s.SetRules(hash, builtin.Sources())
+		for _, r := range releases {
+			var urls []string
+			for _, d := range r {
+				urls = append(urls, s.AddFile(d.name, d.data))
+			}
+			s.AddJob(strings.TrimSuffix(r[0].name, "-1.0.tar.gz"), "1.0", urls...)
+		}
+		runTime, runRSS, runPS := runDaemonUntilDone(b, s, "DRAGONFLY_THREADS=2")
+		s.AssertOneStoredResultPerJob(b)
+
+		mb := float64(expanded) / 1e6
+		b.ReportMetric(mb/scanTime.Seconds(), "scan-MB/s")
+		b.ReportMetric(mb/runTime.Seconds(), "run-MB/s")
+		b.ReportMetric(float64(len(releases))/runTime.Seconds(), "run-jobs/s")
+		b.ReportMetric(runTime.Seconds()/scanTime.Seconds(), "run/scan-time")
+		// The fake mainframe shares the machine's cores with the daemon;
+		// CPU time shows the pipeline's own cost.
+		b.ReportMetric(cpuTime(runPS).Seconds()/cpuTime(scanCmd.ProcessState).Seconds(), "run/scan-cpu")
+		b.ReportMetric(float64(scanRSS)/1e6, "scan-peakRSS-MB")
+		b.ReportMetric(float64(runRSS)/1e6, "run-peakRSS-MB")
+	}
+}
+
+// BenchmarkDaemonFlood feeds the daemon distributions of the maximum size
+// (DRAGONFLY_MAX_SCAN_SIZE, incompressible, so each expands to as much
+// again) and reports its peak RSS under two memory budgets.
+func BenchmarkDaemonFlood(b *testing.B) {
+	binary(b) // built before any timing
+	const size = 120_000_000
+	payload := make([]byte, size-200)
+	rand.Read(payload)
+	var z bytes.Buffer
+	zw := zip.NewWriter(&z)
+	w, _ := zw.CreateHeader(&zip.FileHeader{Name: "blob.bin", Method: zip.Store})
+	w.Write(payload)
+	zw.Close()
+	data := z.Bytes()
+	for range b.N {
+		for _, budget := range []int64{256 << 20, 805306368} {
+			s := apitest.New(b, apitest.Options{})
+			for i := range 12 {
+				s.AddJob(fmt.Sprintf("flood%02d", i), "1.0", s.AddFile(fmt.Sprintf("flood%02d-1.0-py3-none-any.whl", i), data))
+			}
+			elapsed, rss, _ := runDaemonUntilDone(b, s, "DRAGONFLY_THREADS=2", fmt.Sprintf("DRAGONFLY_MEMORY_BUDGET=%d", budget))
+			s.AssertOneStoredResultPerJob(b)
+			b.ReportMetric(float64(rss)/1e6, fmt.Sprintf("peakRSS-MB@budget%dMB", budget>>20))
+			b.ReportMetric(12*float64(len(data))/1e6/elapsed.Seconds(), fmt.Sprintf("MB/s@budget%dMB", budget>>20))
+		}
+	}
+}
