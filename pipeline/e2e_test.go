@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
@@ -99,6 +101,7 @@ func testLimits() scan.Limits {
 // daemon runs a pipeline against s until stopped.
 type daemon struct {
 	p      *Pipeline
+	m      *Metrics
 	stop   context.CancelFunc
 	result chan error
 }
@@ -120,7 +123,8 @@ func startDaemon(t *testing.T, s *apitest.Server, cfg Config, environ map[string
 		t.Fatal(err)
 	}
 	dl := api.NewDownloader(api.DownloadOptions{MaxBytes: testLimits().MaxScanSize, Backoff: quick})
-	d := &daemon{p: New(cfg, testLimits(), client, dl, Options{Logger: log, Backoff: quick}), result: make(chan error, 1)}
+	m := NewMetrics(prometheus.NewRegistry())
+	d := &daemon{p: New(cfg, testLimits(), client, dl, Options{Logger: log, Backoff: quick, Metrics: m}), m: m, result: make(chan error, 1)}
 	ctx, stop := context.WithCancel(context.Background())
 	d.stop = stop
 	go func() { d.result <- d.p.Run(ctx) }()
@@ -184,6 +188,17 @@ func TestTwoHundredMixedJobsInBothEras(t *testing.T) {
 			waitAllDone(t, s)
 			d.shutdown(t)
 			checkStored(t, s, want, oldHash)
+
+			// 200 jobs of 7 kinds in turn: clean and evil (29 each) succeed;
+			// broken (29), oversize (29), empty, missing and nodist (28 each) fail.
+			n := func(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+			if n(d.m.JobsLeased) != 200 || n(d.m.Results.WithLabelValues("success")) != 58 || n(d.m.Results.WithLabelValues("failure")) != 142 ||
+				n(d.m.JobFailures.WithLabelValues("malformed")) != 29 || n(d.m.JobFailures.WithLabelValues("no distributions")) != 28 ||
+				n(d.m.JobsInFlight) != 0 || n(d.m.RulesInfo.WithLabelValues(oldHash)) != 1 || n(d.m.BytesScanned) == 0 {
+				t.Errorf("metrics: leased %v, success %v, failure %v, malformed %v, in flight %v",
+					n(d.m.JobsLeased), n(d.m.Results.WithLabelValues("success")), n(d.m.Results.WithLabelValues("failure")),
+					n(d.m.JobFailures.WithLabelValues("malformed")), n(d.m.JobsInFlight))
+			}
 		})
 	}
 }
