@@ -247,7 +247,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 		wait = max(wait, bo.NextBackOff())
 		c.log.Warn("mainframe call failed; retrying", zap.String("call", method+" "+stripQuery(path)),
 			zap.Int("attempt", st.attempts), zap.Duration("wait", wait), zap.Error(err))
-		if serr := sleep(ctx, wait); serr != nil {
+		if serr := Sleep(ctx, wait); serr != nil {
 			return st, fmt.Errorf("%w (gave up after %d attempts: %w)", err, st.attempts, serr)
 		}
 	}

@@ -114,7 +114,7 @@ func (d *Downloader) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 		wait = max(wait, bo.NextBackOff())
 		d.log.Warn("download failed; retrying", zap.String("url", de.URL), zap.Int("attempt", attempt),
 			zap.Duration("wait", wait), zap.Error(err))
-		if sleep(ctx, wait) != nil {
+		if Sleep(ctx, wait) != nil {
 			return nil, err
 		}
 	}

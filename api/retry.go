@@ -52,9 +52,9 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	return min(max(d, 0), maxRetryAfter)
 }
 
-// sleep waits d or until ctx ends. It refuses at once a wait that would end
-// after ctx's deadline: the call could not be made in time anyway.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx ends. It refuses at once a wait that would end
+// after ctx's deadline: what follows the wait could not be done in time.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return context.DeadlineExceeded
 	}

@@ -169,7 +169,7 @@ func (p *Pipeline) loadRules(stop context.Context) error {
 		p.m.MainframeErrors.WithLabelValues("rules").Inc()
 		wait := bo.NextBackOff()
 		p.log.Warn("rules did not load; retrying", zap.Duration("wait", wait), zap.Error(err))
-		if sleep(stop, wait) != nil {
+		if api.Sleep(stop, wait) != nil {
 			return stop.Err()
 		}
 	}
@@ -458,16 +458,4 @@ func failureClass(reason string) string {
 		}
 	}
 	return "other"
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

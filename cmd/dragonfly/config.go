@@ -29,14 +29,23 @@ type logConfig struct {
 	LogFormat string `env:"DRAGONFLY_LOG_FORMAT" envDefault:"auto" doc:"auto (console on a terminal, else JSON), json or console"`
 }
 
-func loadScanConfig(environ map[string]string) (scanConfig, error) {
-	var c scanConfig
-	err := env.ParseWithOptions(&c, env.Options{
+// parseEnv fills the tagged struct c points at from environ, reading
+// durations as parseDuration does and naming the variable of a bad value.
+func parseEnv(c any, environ map[string]string) error {
+	err := env.ParseWithOptions(c, env.Options{
 		Environment: environ,
 		FuncMap:     map[reflect.Type]env.ParserFunc{reflect.TypeOf(time.Duration(0)): parseDuration},
 	})
 	if err != nil {
-		return c, fmt.Errorf("configuration: %w", nameVariables(err, reflect.TypeOf(c)))
+		return fmt.Errorf("configuration: %w", nameVariables(err, reflect.TypeOf(c).Elem()))
+	}
+	return nil
+}
+
+func loadScanConfig(environ map[string]string) (scanConfig, error) {
+	var c scanConfig
+	if err := parseEnv(&c, environ); err != nil {
+		return c, err
 	}
 	if c.Threads < 0 {
 		return c, fmt.Errorf("configuration: DRAGONFLY_THREADS must not be negative, got %d", c.Threads)

@@ -6,9 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"time"
 
-	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
@@ -53,13 +51,10 @@ func loadEnviron() (map[string]string, error) {
 
 func loadRunConfig(environ map[string]string) (runConfig, error) {
 	var c runConfig
-	err := env.ParseWithOptions(&c, env.Options{
-		Environment: environ,
-		FuncMap:     map[reflect.Type]env.ParserFunc{reflect.TypeOf(time.Duration(0)): parseDuration},
-	})
-	if err != nil {
-		return c, fmt.Errorf("configuration: %w", nameVariables(err, reflect.TypeOf(c)))
+	if err := parseEnv(&c, environ); err != nil {
+		return c, err
 	}
+	var err error
 	if c.Auth, err = auth.LoadConfig(environ); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
