@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -79,5 +81,32 @@ func TestEnvFileIsReadAndRealVariablesWin(t *testing.T) {
 	environ, err := loadEnviron()
 	if err != nil || environ["DRAGONFLY_BULK_SIZE"] != "7" || environ["DRAGONFLY_WORKER_ID"] != "from-env" {
 		t.Fatalf("%v %q %q", err, environ["DRAGONFLY_BULK_SIZE"], environ["DRAGONFLY_WORKER_ID"])
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	t.Chdir(t.TempDir())
+	t.Setenv("DRAGONFLY_HTTP_ADDR", strings.TrimPrefix(srv.URL, "http://"))
+	if code, _, stderr := runCLI(t, "healthcheck"); code != 0 {
+		t.Fatalf("healthy worker: exit %d, %s", code, stderr)
+	}
+	srv.Close()
+	if code, _, _ := runCLI(t, "healthcheck"); code != 1 {
+		t.Fatalf("worker gone: exit %d", code)
+	}
+	for addr, want := range map[string]string{":8080": "http://127.0.0.1:8080/healthz", "0.0.0.0:9": "http://127.0.0.1:9/healthz",
+		"[::]:9": "http://127.0.0.1:9/healthz", "10.1.2.3:80": "http://10.1.2.3:80/healthz"} {
+		if got, err := healthzURL(addr); err != nil || got != want {
+			t.Errorf("%q: %q %v", addr, got, err)
+		}
+	}
+	if _, err := healthzURL(""); err == nil {
+		t.Error("an empty address was accepted")
 	}
 }

@@ -39,6 +39,8 @@ Commands:
           Scan distribution files, folders of them, or URLs, and report.
   config [--format table|env|markdown]
           Print every configuration variable with its default and meaning.
+  healthcheck
+          Exit 0 when the worker on DRAGONFLY_HTTP_ADDR answers /healthz (for HEALTHCHECK).
   version Print the version and the libyara version it was built with.
 
 Run "dragonfly COMMAND --help" for a command's flags.
@@ -56,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCommand(args[1:], stdout, stderr)
 	case "config":
 		return configCommand(args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCommand(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "dragonfly %s (libyara %s)\n", buildVersion(), scan.LibyaraVersion)
 		return exitOK
