@@ -37,17 +37,22 @@ type Options struct {
 	Logger    *zap.Logger       // nil: no logs
 	Transport http.RoundTripper // nil: a transport with the environment's proxies
 	Backoff   Backoff           // zero: DefaultBackoff
+	// MaxAttempts ends a call after this many attempts even if its context
+	// has time left; 0 means until the context ends. A one-off check wants
+	// an answer soon; the daemon wants its lease's worth of retries.
+	MaxAttempts int
 }
 
 // Client makes the worker's calls to the mainframe. It is safe for
 // concurrent use.
 type Client struct {
-	base    *url.URL
-	http    *http.Client
-	ua      string
-	timeout time.Duration
-	backoff Backoff
-	log     *zap.Logger
+	base        *url.URL
+	http        *http.Client
+	ua          string
+	timeout     time.Duration
+	backoff     Backoff
+	maxAttempts int
+	log         *zap.Logger
 }
 
 // New checks cfg and builds a client whose calls carry auth's credentials.
@@ -84,10 +89,11 @@ func New(cfg Config, auth Authenticator, opts Options) (*Client, error) {
 			// something to follow with credentials attached.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		ua:      UserAgent(opts.Version, cfg.WorkerID),
-		timeout: cfg.CallTimeout,
-		backoff: opts.Backoff,
-		log:     opts.Logger,
+		ua:          UserAgent(opts.Version, cfg.WorkerID),
+		timeout:     cfg.CallTimeout,
+		backoff:     opts.Backoff,
+		maxAttempts: opts.MaxAttempts,
+		log:         opts.Logger,
 	}, nil
 }
 
@@ -243,6 +249,9 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 		}
 		if ctx.Err() != nil {
 			return st, fmt.Errorf("%w (gave up after %d attempts: %w)", err, st.attempts, ctx.Err())
+		}
+		if c.maxAttempts > 0 && st.attempts >= c.maxAttempts {
+			return st, fmt.Errorf("%w (gave up after %d attempts)", err, st.attempts)
 		}
 		wait = max(wait, bo.NextBackOff())
 		c.log.Warn("mainframe call failed; retrying", zap.String("call", method+" "+stripQuery(path)),

@@ -345,3 +345,16 @@ func hookLogger(f func()) *zap.Logger {
 	core, _ := observer.New(zap.DebugLevel)
 	return zap.New(core, zap.Hooks(func(zapcore.Entry) error { f(); return nil }))
 }
+
+func TestMaxAttempts(t *testing.T) {
+	s := &scripted{replies: []reply{{status: 503}}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL, CallTimeout: time.Second}, nil, Options{Backoff: fastBackoff, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rules(context.Background()); err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") || s.count() != 3 {
+		t.Fatalf("%v after %d requests", err, s.count())
+	}
+}

@@ -3,6 +3,7 @@
 //
 //	dragonfly run                      work for the mainframe until SIGTERM
 //	dragonfly scan [flags] TARGET...   scan files, folders or URLs and report
+//	dragonfly check                    check the configuration against the mainframe
 //	dragonfly config                   print the configuration variables
 //	dragonfly version                  print the version and libyara's
 package main
@@ -39,6 +40,8 @@ Commands:
           Scan distribution files, folders of them, or URLs, and report.
   config [--format table|env|markdown]
           Print every configuration variable with its default and meaning.
+  check [--timeout 30s]
+          Check the configuration, the mainframe, the credentials and the rules, leasing nothing.
   healthcheck
           Exit 0 when the worker on DRAGONFLY_HTTP_ADDR answers /healthz (for HEALTHCHECK).
   version Print the version and the libyara version it was built with.
@@ -60,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return configCommand(args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheckCommand(args[1:], stdout, stderr)
+	case "check":
+		return checkCommand(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "dragonfly %s (libyara %s)\n", buildVersion(), scan.LibyaraVersion)
 		return exitOK
