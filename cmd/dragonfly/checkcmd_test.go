@@ -54,14 +54,20 @@ func TestCheckNamesTheFailingStep(t *testing.T) {
 		env  func(t *testing.T)
 		want string
 	}{
-		{"bad setting", func(t *testing.T) { checkEnv(t, s, apitest.DefaultClientSecret); t.Setenv("DRAGONFLY_BULK_SIZE", "many") },
+		{"bad setting", func(t *testing.T) {
+			checkEnv(t, s, apitest.DefaultClientSecret)
+			t.Setenv("DRAGONFLY_BULK_SIZE", "many")
+		},
 			"configuration  FAILED  configuration: DRAGONFLY_BULK_SIZE"},
 		{"no credentials", func(t *testing.T) { checkEnv(t, s, ""); t.Setenv("DRAGONFLY_CLIENT_ID", "") },
 			"configuration  FAILED"},
 		{"mainframe unreachable", func(t *testing.T) { checkEnv(t, s, apitest.DefaultClientSecret); t.Setenv("DRAGONFLY_BASE_URL", gone) },
 			"mainframe      FAILED"},
 		{"wrong secret", func(t *testing.T) { checkEnv(t, s, "wrong-secret") }, "credentials    FAILED  cloudflare credentials"},
-		{"rules do not compile", func(t *testing.T) { checkEnv(t, broken, apitest.DefaultClientSecret); t.Setenv("DRAGONFLY_AUTH_MODE", "none") },
+		{"rules do not compile", func(t *testing.T) {
+			checkEnv(t, broken, apitest.DefaultClientSecret)
+			t.Setenv("DRAGONFLY_AUTH_MODE", "none")
+		},
 			"rules          FAILED  hash bad does not compile"},
 	}
 	for _, tt := range tests {
