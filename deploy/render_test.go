@@ -26,11 +26,12 @@ import (
 // The kustomizations under test, relative to this folder: the complete example
 // and the overlay that adds the Prometheus Operator component.
 const (
-	baseDir    = "k8s"
-	overlayDir = "k8s-overlays/prometheus-operator"
+	baseDir      = "k8s"
+	overlayDir   = "k8s-overlays/prometheus-operator"
+	preflightDir = "k8s-overlays/preflight"
 )
 
-var kustomizations = []string{baseDir, overlayDir}
+var kustomizations = []string{baseDir, overlayDir, preflightDir}
 
 // typed lists every kind the manifests may hold, with its Go type. A kind not
 // listed fails the tests: a typo in apiVersion or kind would otherwise pass
