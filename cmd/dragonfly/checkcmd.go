@@ -50,7 +50,7 @@ func (r checkReport) ok(step, format string, a ...any) {
 
 // fail names the failing step and returns the exit code.
 func (r checkReport) fail(step string, err error) int {
-	fmt.Fprintf(r.tw, "%s\tFAILED\t%v\n", step, err)
+	fmt.Fprintf(r.tw, "%s\tFAILED\t%s\n", step, strings.TrimPrefix(err.Error(), step+": "))
 	r.tw.Flush()
 	return 1
 }

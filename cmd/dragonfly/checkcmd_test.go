@@ -58,7 +58,7 @@ func TestCheckNamesTheFailingStep(t *testing.T) {
 			checkEnv(t, s, apitest.DefaultClientSecret)
 			t.Setenv("DRAGONFLY_BULK_SIZE", "many")
 		},
-			"configuration  FAILED  configuration: DRAGONFLY_BULK_SIZE"},
+			"configuration  FAILED  DRAGONFLY_BULK_SIZE"},
 		{"no credentials", func(t *testing.T) { checkEnv(t, s, ""); t.Setenv("DRAGONFLY_CLIENT_ID", "") },
 			"configuration  FAILED"},
 		{"mainframe unreachable", func(t *testing.T) { checkEnv(t, s, apitest.DefaultClientSecret); t.Setenv("DRAGONFLY_BASE_URL", gone) },
@@ -76,6 +76,9 @@ func TestCheckNamesTheFailingStep(t *testing.T) {
 			code, stdout, stderr := runCLI(t, "check", "--timeout", "10s")
 			if code != 1 || !strings.Contains(stdout, tt.want) {
 				t.Fatalf("exit %d, want 1 and %q:\n%s%s", code, tt.want, stdout, stderr)
+			}
+			if testing.Verbose() {
+				t.Log(stdout)
 			}
 			if strings.Contains(stdout, "wrong-secret") {
 				t.Error("the secret was printed")
