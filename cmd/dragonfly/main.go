@@ -36,7 +36,7 @@ const usage = `Usage: dragonfly COMMAND [ARGS]
 
 Commands:
   run     Work as a scanning worker of the Dragonfly mainframe until SIGTERM.
-  scan [--rules DIR] [--format table|json] [--fail-score N] [--threads N] TARGET...
+  scan [--rules DIR] [--format table|json|sarif] [--fail-score N] [--threads N] TARGET...
           Scan distribution files, folders of them, or URLs, and report.
   config [--format table|env|markdown]
           Print every configuration variable with its default and meaning.

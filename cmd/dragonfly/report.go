@@ -41,6 +41,8 @@ type distReport struct {
 	Rules         []ruleReport `json:"rules"`
 	Files         []fileReport `json:"files"`
 	Notes         []noteReport `json:"notes"`
+
+	res *scan.DistResult // for the SARIF report, which needs raw paths
 }
 
 type ruleReport struct {
@@ -100,7 +102,7 @@ func buildReport(rs *scan.RuleSet, targets []string, dists []*scan.DistResult) *
 func newDistReport(d *scan.DistResult) distReport {
 	r := distReport{Target: d.Target, Format: string(d.Format), Status: d.Status(), Score: d.Score,
 		BytesExpanded: d.BytesExpanded, FilesScanned: d.FilesScanned,
-		Rules: []ruleReport{}, Files: []fileReport{}, Notes: []noteReport{}}
+		Rules: []ruleReport{}, Files: []fileReport{}, Notes: []noteReport{}, res: d}
 	if d.Err != nil {
 		r.Reason = d.Err.Error()
 	}

@@ -35,7 +35,7 @@ func parseScanFlags(args []string, stderr io.Writer) (scanFlags, error) {
 	fs := flag.NewFlagSet("dragonfly scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.rules, "rules", "", "folder of .yar/.yara files to use instead of the built-in rules")
-	fs.StringVar(&f.format, "format", "table", "report format: table or json")
+	fs.StringVar(&f.format, "format", "table", "report format: table, json or sarif")
 	fs.Int64Var(&f.failScore, "fail-score", 1, "exit 1 when a package's score reaches this")
 	fs.IntVar(&f.threads, "threads", 0, "distributions scanned at once (default $DRAGONFLY_THREADS or one per CPU)")
 	fs.DurationVar(&f.timeout, "download-timeout", 2*time.Minute, "time limit for fetching one URL target, retries included")
@@ -60,8 +60,8 @@ func parseScanFlags(args []string, stderr io.Writer) (scanFlags, error) {
 		args = rest[1:]
 	}
 	switch {
-	case f.format != "table" && f.format != "json":
-		return f, fmt.Errorf("--format must be table or json, got %q", f.format)
+	case f.format != "table" && f.format != "json" && f.format != "sarif":
+		return f, fmt.Errorf("--format must be table, json or sarif, got %q", f.format)
 	case f.timeout <= 0:
 		return f, fmt.Errorf("--download-timeout must be positive, got %v", f.timeout)
 	case f.threads < 0:
@@ -133,16 +133,20 @@ func scanCommand(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	rep := buildReport(rs, targets, dists)
-	if flags.format == "json" {
+	code := rep.exitCode(flags.failScore)
+	switch flags.format {
+	case "json":
 		err = rep.writeJSON(stdout)
-	} else {
+	case "sarif":
+		err = rep.writeSARIF(stdout, rs, flags.failScore, code)
+	default:
 		err = rep.writeTable(stdout, label)
 	}
 	if err != nil {
 		log.Error("writing the report", zap.Error(err))
 		return exitFailure
 	}
-	return rep.exitCode(flags.failScore)
+	return code
 }
 
 // loadRules returns the rule set of dir, or the built-in one.
