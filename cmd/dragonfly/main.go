@@ -4,6 +4,7 @@
 //	dragonfly run                      work for the mainframe until SIGTERM
 //	dragonfly scan [flags] TARGET...   scan files, folders or URLs and report
 //	dragonfly check                    check the configuration against the mainframe
+//	dragonfly rules check DIR          check a rules folder before it goes live
 //	dragonfly config                   print the configuration variables
 //	dragonfly version                  print the version and libyara's
 package main
@@ -42,6 +43,8 @@ Commands:
           Print every configuration variable with its default and meaning.
   check [--timeout 30s]
           Check the configuration, the mainframe, the credentials and the rules, leasing nothing.
+  rules check [--sample PATH]... [--strict] [--budget PCT] [--format text|json] DIR
+          Compile a rules folder as the mainframe would, lint its metadata, rank rules by cost.
   healthcheck
           Exit 0 when the worker on DRAGONFLY_HTTP_ADDR answers /healthz (for HEALTHCHECK).
   version Print the version and the libyara version it was built with.
@@ -65,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return healthcheckCommand(args[1:], stdout, stderr)
 	case "check":
 		return checkCommand(args[1:], stdout, stderr)
+	case "rules":
+		return rulesCommand(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "dragonfly %s (libyara %s)\n", buildVersion(), scan.LibyaraVersion)
 		return exitOK
