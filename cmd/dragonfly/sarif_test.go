@@ -471,13 +471,7 @@ func TestScanSARIFEmptyScanIsValid(t *testing.T) {
 }
 
 func TestScanSARIFExitCodes(t *testing.T) {
-	dir := t.TempDir()
-	clean := filepath.Join(dir, "clean-1.0.tar.gz")
-	writeTarGz(t, clean, map[string]string{"clean-1.0/a.py": "print(1)"})
-	evil := filepath.Join(dir, "evil-1.0.tar.gz")
-	writeTarGz(t, evil, map[string]string{"evil-1.0/a.py": "EVIL_MARKER"})
-	broken := filepath.Join(dir, "broken-1.0.tar.gz")
-	os.WriteFile(broken, []byte("<html>503</html>"), 0o644)
+	clean, evil, broken := exitCodeFixtures(t)
 	rules := testRules(t)
 
 	tests := []struct {

@@ -147,14 +147,20 @@ func TestScanJSONReportGroupsPackages(t *testing.T) {
 	}
 }
 
-func TestScanExitCodes(t *testing.T) {
+// exitCodeFixtures writes a clean, a matching and a broken distribution.
+func exitCodeFixtures(t *testing.T) (clean, evil, broken string) {
 	dir := t.TempDir()
-	clean := filepath.Join(dir, "clean-1.0.tar.gz")
+	clean = filepath.Join(dir, "clean-1.0.tar.gz")
 	writeTarGz(t, clean, map[string]string{"clean-1.0/a.py": "print(1)"})
-	evil := filepath.Join(dir, "evil-1.0.tar.gz")
+	evil = filepath.Join(dir, "evil-1.0.tar.gz")
 	writeTarGz(t, evil, map[string]string{"evil-1.0/a.py": "EVIL_MARKER"})
-	broken := filepath.Join(dir, "broken-1.0.tar.gz")
+	broken = filepath.Join(dir, "broken-1.0.tar.gz")
 	os.WriteFile(broken, []byte("<html>503</html>"), 0o644)
+	return clean, evil, broken
+}
+
+func TestScanExitCodes(t *testing.T) {
+	clean, evil, broken := exitCodeFixtures(t)
 	rules := testRules(t)
 
 	tests := []struct {
@@ -168,7 +174,7 @@ func TestScanExitCodes(t *testing.T) {
 		{"failure", []string{clean, broken}, exitFailure},
 		{"findings win over failures", []string{broken, evil}, exitFindings},
 		{"no targets", nil, exitFailure},
-		{"missing target", []string{filepath.Join(dir, "nope.whl")}, exitFailure},
+		{"missing target", []string{filepath.Join(filepath.Dir(clean), "nope.whl")}, exitFailure},
 		{"bad format", []string{"--format", "xml", clean}, exitFailure},
 		{"flags after targets and --", []string{clean, "--threads", "1", "--", evil}, exitFindings},
 	}
