@@ -4,8 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,12 +145,168 @@ func BenchmarkScanTinyFiles(b *testing.B) {
 		files[i] = fxFile(fmt.Sprintf("pkg/m%06d.py", i), "x = 1\n")
 	}
 	data := buildZipArchive(b, files, zip.Store)
+	for _, plans := range []bool{false, true} {
+		b.Run(fmt.Sprintf("plans=%v", plans), func(b *testing.B) {
+			s := builtinScanner(b)
+			s.SetRulePlans(plans)
+			b.ReportAllocs()
+			for b.Loop() {
+				if res := s.Scan(context.Background(), "tiny-1.0.zip", data); res.Err != nil || res.FilesScanned != 100_000 {
+					b.Fatal(res.Err, res.FilesScanned)
+				}
+			}
+			b.ReportMetric(float64(len(files))*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+		})
+	}
+}
+
+// BenchmarkCacheCost: what a cache lookup (SHA-256 of the file, then a hit)
+// costs against matching the file, by file size, with the built-in rules:
+// the whole set and the plan of a .py file. CacheMinFileSize comes from it.
+func BenchmarkCacheCost(b *testing.B) {
 	s := builtinScanner(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if res := s.Scan(context.Background(), "tiny-1.0.zip", data); res.Err != nil || res.FilesScanned != 100_000 {
-			b.Fatal(res.Err, res.FilesScanned)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 64, 256, 1 << 10, 4 << 10, 16 << 10} {
+		data := pythonish(rng, size)
+		py := s.planFor("pkg/mod.py", len(data))
+		c := NewCache(0)
+		c.minSize = 0
+		k := cacheKey{sum: sha256.Sum256(data), rules: s.m.rs.hash}
+		c.put(&k, len(s.m.rs.rules), nil, nil)
+		var idx []int32
+		for _, bc := range []struct {
+			name string
+			f    func()
+		}{
+			{"match", func() { idx, _ = s.m.Match(data, idx[:0]) }},
+			{"match-py-plan", func() { idx, _ = py.m.Match(data, idx[:0]) }},
+			{"hit", func() {
+				k := cacheKey{sum: sha256.Sum256(data), rules: s.m.rs.hash}
+				idx, _ = c.get(&k, len(s.m.rs.rules), nil, idx[:0])
+			}},
+			{"miss-overhead", func() {
+				// hash, lookup and insert without the match: what a miss adds
+				k := cacheKey{sum: sha256.Sum256(data), rules: s.m.rs.hash}
+				k.sum[31]++
+				idx, _ = c.get(&k, len(s.m.rs.rules), nil, idx[:0])
+				c.put(&k, len(s.m.rs.rules), idx, nil)
+			}},
+		} {
+			b.Run(fmt.Sprintf("%s/%d", bc.name, size), func(b *testing.B) {
+				b.SetBytes(int64(max(size, 1)))
+				for b.Loop() {
+					bc.f()
+				}
+			})
 		}
 	}
-	b.ReportMetric(float64(len(files))*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+}
+
+// leverBench scans dists in turn with the built-in rules, with rule plans
+// and the cache (a new one per round: every round starts cold) on or off.
+func leverBench(b *testing.B, dists [][]byte, expanded int64, dup float64) {
+	for _, mode := range []struct {
+		name         string
+		plans, cache bool
+	}{{"none", false, false}, {"plans", true, false}, {"cache", false, true}, {"both", true, true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			s := builtinScanner(b)
+			s.SetRulePlans(mode.plans)
+			var c *Cache
+			b.SetBytes(expanded)
+			for b.Loop() {
+				if mode.cache {
+					c = NewCache(0)
+					s.SetCache(c)
+				}
+				for i, d := range dists {
+					if res := s.Scan(context.Background(), fmt.Sprint(i), d); res.Err != nil {
+						b.Fatal(res.Err)
+					}
+				}
+			}
+			b.ReportMetric(dup, "dup-share")
+			if c != nil {
+				st := c.Stats()
+				b.ReportMetric(float64(st.Hits)/float64(st.Hits+st.Misses), "hit-ratio")
+			}
+		})
+	}
+}
+
+// BenchmarkLeversPython: ordinary Python code (the machine's Python 3.11
+// library, 16 MiB of it, as one stored zip so that matching dominates).
+func BenchmarkLeversPython(b *testing.B) {
+	files := pythonLibFiles(b, 16<<20)
+	if len(files) == 0 {
+		b.Skip("no /usr/lib/python3.11")
+	}
+	leverBench(b, [][]byte{buildZipArchive(b, files, zip.Store)}, expandedSize(files), 0)
+}
+
+// BenchmarkLeversRelease: a release-shaped set, as PyPI serves it: three
+// consecutive versions, each an sdist and three platform wheels. The
+// wheels share their Python files and differ in their native libraries;
+// each version changes a tenth of the Python files.
+func BenchmarkLeversRelease(b *testing.B) {
+	dists, expanded, dup := releaseSet(b)
+	leverBench(b, dists, expanded, dup)
+}
+
+// releaseSet builds the release-shaped set and returns it with its
+// expanded size and the share of bytes that repeat an earlier file.
+func releaseSet(tb testing.TB) ([][]byte, int64, float64) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	py := pythonLibFiles(tb, 4<<20)
+	if len(py) == 0 {
+		py = benchFiles(300, 16<<10)
+	}
+	for i := range py {
+		py[i].Name = "pkg/" + path.Base(path.Dir(py[i].Name)) + "_" + path.Base(py[i].Name)
+	}
+	native := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return string(b)
+	}
+	var dists [][]byte
+	var expanded, dupBytes int64
+	seen := map[string]bool{}
+	count := func(files []benchFile) {
+		for _, f := range files {
+			expanded += int64(len(f.Body))
+			if seen[f.Body] {
+				dupBytes += int64(len(f.Body))
+			}
+			seen[f.Body] = true
+		}
+	}
+	for v := range 3 {
+		if v > 0 {
+			for i := range py {
+				if rng.IntN(10) == 0 {
+					py[i].Body += fmt.Sprintf("\n__version__ = '1.%d'\n", v)
+				}
+			}
+		}
+		sdist := append(slices.Clone(py),
+			fxFile("setup.py", "from setuptools import setup\nsetup(name='pkg')\n"),
+			fxFile("PKG-INFO", fmt.Sprintf("Metadata-Version: 2.1\nName: pkg\nVersion: 1.%d\n", v)))
+		for i := range sdist {
+			sdist[i].Name = fmt.Sprintf("pkg-1.%d/%s", v, sdist[i].Name)
+		}
+		count(sdist)
+		dists = append(dists, buildTarGz(tb, sdist))
+		for _, plat := range []string{"manylinux_x86_64", "manylinux_aarch64", "macosx_arm64"} {
+			whl := append(slices.Clone(py),
+				fxFile("pkg/_speedups."+plat+".so", native(400<<10)),
+				fxFile("pkg/libcore."+plat+".so", native(1536<<10)),
+				fxFile(fmt.Sprintf("pkg-1.%d.dist-info/WHEEL", v), "Wheel-Version: 1.0\nTag: "+plat+"\n"))
+			count(whl)
+			dists = append(dists, buildZipArchive(tb, whl, zip.Deflate))
+		}
+	}
+	return dists, expanded, float64(dupBytes) / float64(expanded)
 }

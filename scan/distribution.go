@@ -54,16 +54,27 @@ func (d *DistResult) Status() string {
 	return StatusComplete
 }
 
-// Scanner flattens and matches distributions with one [Matcher]. It is not
-// safe for concurrent use: run one per goroutine.
+// Scanner flattens and matches distributions: with one matcher per
+// filetype signature (see [Scanner.SetRulePlans]) and, optionally, through a
+// [Cache] shared with other scanners. It is not safe for concurrent use: run
+// one per goroutine.
 type Scanner struct {
 	m      *Matcher
 	lim    Limits
 	budget Budget
+	cache  *Cache // nil: off
+
+	// rule plans (ruleplan.go)
+	noPlans bool                 // SetRulePlans(false)
+	plansOn bool                 // this pass matches with plans
+	whole   scanPlan             // the whole set, m
+	plans   map[uint64]*scanPlan // by filetype signature
+	rescans int                  // scans a link made run again, for tests
 
 	// per-distribution state, reused
 	idx    []int32
-	raw    map[string][]int32 // path -> rules that matched, before filetype: links count them again
+	raw    map[string][]int32  // path -> rules that matched, before filetype: links count them again
+	cov    map[string]ruleBits // path -> the rules raw is exact for, when not every rule
 	counts map[int32]bool
 }
 
@@ -76,15 +87,19 @@ func NewScanner(rs *RuleSet, lim Limits) (*Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Scanner{m: m, lim: lim, raw: map[string][]int32{}, counts: map[int32]bool{}}, nil
+	return &Scanner{m: m, lim: lim, whole: scanPlan{m: m}, plans: map[uint64]*scanPlan{},
+		raw: map[string][]int32{}, cov: map[string]ruleBits{}, counts: map[int32]bool{}}, nil
 }
 
 // SetBudget makes the scanner take its large file buffers from b (see
 // [Budget]); nil turns accounting off.
 func (s *Scanner) SetBudget(b Budget) { s.budget = b }
 
-// Close frees the scanner's matcher.
-func (s *Scanner) Close() { s.m.Close() }
+// Close frees the scanner's matchers.
+func (s *Scanner) Close() {
+	s.closePlans()
+	s.m.Close()
+}
 
 // RuleSet returns the rule set the scanner matches with.
 func (s *Scanner) RuleSet() *RuleSet { return s.m.RuleSet() }
@@ -92,11 +107,25 @@ func (s *Scanner) RuleSet() *RuleSet { return s.m.RuleSet() }
 // Scan flattens data, the bytes of the distribution at target, and matches
 // every file. It never panics on hostile input: a panic in a reader is
 // turned into a malformed failure.
-func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *DistResult) {
+func (s *Scanner) Scan(ctx context.Context, target string, data []byte) *DistResult {
+	res, again := s.scan(ctx, target, data, !s.noPlans)
+	if again {
+		// A tar link needs matches its target's plan did not make.
+		s.rescans++
+		res, _ = s.scan(ctx, target, data, false)
+	}
+	return res
+}
+
+// scan is one pass of Scan; again reports that a link stopped it and the
+// distribution must be scanned again without plans.
+func (s *Scanner) scan(ctx context.Context, target string, data []byte, plans bool) (res *DistResult, again bool) {
 	rules := s.m.RuleSet().Rules()
 	res = &DistResult{Target: target, RulesHash: s.m.RuleSet().Hash()}
 	clear(s.raw)
+	clear(s.cov)
 	clear(s.counts)
+	s.plansOn = plans
 
 	record := func(path string, matched []int32) {
 		var fm *FileMatch
@@ -119,6 +148,9 @@ func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *Di
 	}
 	visit := func(f *File) error {
 		if f.LinkTargets != nil {
+			if !s.linkCovered(f) {
+				return errNeedWholeRules
+			}
 			var union []int32
 			for _, t := range f.LinkTargets {
 				union = append(union, s.raw[t]...)
@@ -126,8 +158,12 @@ func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *Di
 			record(f.Path, union)
 			return nil
 		}
+		sp := s.planFor(f.Path, len(f.Data))
+		if sp.need != nil {
+			s.cov[f.Path] = sp.need
+		}
 		var err error
-		s.idx, err = s.m.Match(f.Data, s.idx[:0])
+		s.idx, err = s.match(sp, f.Data, s.idx[:0])
 		if len(s.idx) > 0 {
 			s.raw[f.Path] = append(s.raw[f.Path], s.idx...)
 		}
@@ -149,10 +185,13 @@ func (s *Scanner) Scan(ctx context.Context, target string, data []byte) (res *Di
 		sort.Slice(res.Rules, func(a, b int) bool { return res.Rules[a].Name < res.Rules[b].Name })
 	}()
 	fl, err := flatten(ctx, data, s.lim, visit, s.budget)
+	if errors.Is(err, errNeedWholeRules) {
+		return res, true
+	}
 	res.Format, res.Notes, res.BytesExpanded, res.FilesScanned = fl.Format, fl.Notes, fl.BytesExpanded, fl.Files
 	if err != nil && Class(err) == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		err = fmt.Errorf("%w: scan stopped: %w", ErrTimeout, err)
 	}
 	res.Err = err
-	return res
+	return res, false
 }

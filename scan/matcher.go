@@ -138,11 +138,21 @@ type Matcher struct {
 	scanner *C.YR_SCANNER
 	state   *C.df_state // C memory: libyara keeps the pointer between calls
 	timeout time.Duration
+	// index maps the rules of a reduced rule plan (ruleplan.go) to their
+	// indices in rs.Rules(); nil when c is the whole set.
+	index []int32
 }
 
 // NewMatcher returns a matcher over rs whose every scan stops after timeout,
 // truncated to whole seconds (at least one).
 func (rs *RuleSet) NewMatcher(timeout time.Duration) (*Matcher, error) {
+	return rs.newMatcher(nil, timeout)
+}
+
+// newMatcher returns a matcher over the reduced rules of plan p, or over
+// the whole set when p is nil. Either way it holds a reference on rs, which
+// owns the compiled rules of its plans.
+func (rs *RuleSet) newMatcher(p *rulePlan, timeout time.Duration) (*Matcher, error) {
 	secs := int(timeout / time.Second)
 	if secs < 1 {
 		return nil, fmt.Errorf("yara timeout %s is under one second", timeout)
@@ -152,10 +162,14 @@ func (rs *RuleSet) NewMatcher(timeout time.Duration) (*Matcher, error) {
 		return nil, err
 	}
 	n := len(rs.rules)
+	var index []int32
+	if p != nil {
+		c, index, n = p.c, p.index, len(p.index)
+	}
 	st := (*C.df_state)(C.calloc(1, C.size_t(unsafe.Sizeof(C.df_state{}))))
 	st.matched = (*C.uint32_t)(C.calloc(C.size_t(n+1), C.size_t(unsafe.Sizeof(C.uint32_t(0)))))
 	st.cap = C.uint32_t(n)
-	m := &Matcher{rs: rs, c: c, state: st, timeout: time.Duration(secs) * time.Second}
+	m := &Matcher{rs: rs, c: c, state: st, timeout: time.Duration(secs) * time.Second, index: index}
 	if rc := C.df_new_scanner(c.p, st, C.int(secs), &m.scanner); rc != C.ERROR_SUCCESS {
 		m.Close()
 		return nil, fmt.Errorf("yara scanner: %w", yara.Error(rc))
@@ -181,7 +195,11 @@ func (m *Matcher) Match(data []byte, dst []int32) ([]int32, error) {
 	if n > 0 {
 		found := unsafe.Slice((*uint32)(unsafe.Pointer(m.state.matched)), n)
 		for _, i := range found {
-			dst = append(dst, int32(i))
+			if m.index != nil {
+				dst = append(dst, m.index[i])
+			} else {
+				dst = append(dst, int32(i))
+			}
 		}
 	}
 	switch {
@@ -191,7 +209,15 @@ func (m *Matcher) Match(data []byte, dst []int32) ([]int32, error) {
 		return dst, classed(ErrTimeout, "matching failed: %v", yara.Error(rc))
 	case m.state.too_many != 0:
 		name := "?"
-		if i := int(m.state.too_many_rule); i < len(m.rs.rules) {
+		i := int(m.state.too_many_rule)
+		if m.index != nil {
+			if i < len(m.index) {
+				i = int(m.index[i])
+			} else {
+				i = len(m.rs.rules)
+			}
+		}
+		if i < len(m.rs.rules) {
 			name = m.rs.rules[i].Name
 		}
 		return dst, classed(ErrTimeout, "a string of rule %s matched %d times, libyara's limit", name, MatchLimit)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -59,6 +60,12 @@ type RuleSet struct {
 	refs   int // the set's own reference plus one per open matcher
 	closed bool
 	c      *compiledRules
+
+	// sources and global are what rule plans need (ruleplan.go): the
+	// sources by key, and the compiled global rules.
+	sources map[string]string
+	global  []int32
+	plans   planner
 }
 
 // CompileMessage is an error or warning of the YARA compiler, located by the
@@ -212,29 +219,11 @@ func compile(hash string, sources map[string]string, fileNames map[string]string
 	}
 	defer yr.Destroy()
 
-	rs := &RuleSet{hash: hash, warnings: warnings, byName: map[string]int{}, refs: 1}
+	rs := &RuleSet{hash: hash, warnings: warnings, byName: map[string]int{}, refs: 1, sources: maps.Clone(sources)}
 	for _, r := range yr.GetRules() {
-		rule := Rule{Name: r.Identifier(), Private: r.IsPrivate()}
-		// The first occurrence of each metadata key wins.
-		seenWeight, seenFT, seenDesc := false, false, false
-		for _, m := range r.Metas() {
-			switch m.Identifier {
-			case "weight":
-				if w, ok := m.Value.(int); ok && !seenWeight {
-					rule.Weight = int64(w)
-				}
-				seenWeight = true
-			case "filetype":
-				if s, ok := m.Value.(string); ok && !seenFT {
-					rule.FileTypes = strings.Fields(s)
-				}
-				seenFT = true
-			case "description":
-				if s, ok := m.Value.(string); ok && !seenDesc {
-					rule.Description = s
-				}
-				seenDesc = true
-			}
+		rule := ruleFromYara(&r)
+		if r.IsGlobal() {
+			rs.global = append(rs.global, int32(len(rs.rules)))
 		}
 		rs.byName[rule.Name] = len(rs.rules)
 		rs.rules = append(rs.rules, rule)
@@ -253,6 +242,33 @@ func compile(hash string, sources map[string]string, fileNames map[string]string
 	}
 	rs.c = c
 	return rs, nil
+}
+
+// ruleFromYara reads what the client knows of a compiled rule.
+func ruleFromYara(r *yara.Rule) Rule {
+	rule := Rule{Name: r.Identifier(), Private: r.IsPrivate()}
+	// The first occurrence of each metadata key wins.
+	seenWeight, seenFT, seenDesc := false, false, false
+	for _, m := range r.Metas() {
+		switch m.Identifier {
+		case "weight":
+			if w, ok := m.Value.(int); ok && !seenWeight {
+				rule.Weight = int64(w)
+			}
+			seenWeight = true
+		case "filetype":
+			if s, ok := m.Value.(string); ok && !seenFT {
+				rule.FileTypes = strings.Fields(s)
+			}
+			seenFT = true
+		case "description":
+			if s, ok := m.Value.(string); ok && !seenDesc {
+				rule.Description = s
+			}
+			seenDesc = true
+		}
+	}
+	return rule
 }
 
 // acquire takes a reference for a matcher; it fails once the set is freed.
@@ -276,6 +292,7 @@ func (rs *RuleSet) release() {
 	if rs.refs == 0 {
 		rs.c.free()
 		rs.c = nil
+		rs.plans.free()
 	}
 }
 

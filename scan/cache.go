@@ -1,0 +1,271 @@
+package scan
+
+import (
+	"crypto/sha256"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Cache remembers what files matched, so that files shared by a release's
+// wheels and by consecutive versions are matched once. It is safe for
+// concurrent use; one cache may serve every [Scanner] of a process, even
+// scanners of different rule sets.
+//
+// An entry is keyed by the SHA-256 of the file's bytes and the rule set's
+// hash, so that nobody can make a payload collide with a cached clean file,
+// and a new rule set never sees the entries of another. It holds the rules
+// that matched before any filetype is applied: the same bytes under a .py
+// and a .txt name each score as their name says. A file whose matching
+// failed (timeout, libyara's match limit) is never cached, so it fails again
+// wherever it reappears. With rule plans, an entry also records which rules
+// it is exact for, and serves only files that need no other rule.
+//
+// The cache is bounded in bytes (an estimate of its memory: a fixed cost per
+// entry plus its rule indices) and evicts the least recently used entries.
+type Cache struct {
+	shards    [cacheShards]cacheShard
+	hits      atomic.Int64
+	misses    atomic.Int64
+	evictions atomic.Int64
+	maxBytes  int64
+	minSize   int // CacheMinFileSize; tests lower it
+}
+
+// DefaultCacheBytes is the cache size [NewCache] uses when given none:
+// about 40,000 files with a few matching rules each.
+const DefaultCacheBytes = 8 << 20
+
+// CacheMinFileSize is the smallest file the cache handles; smaller files are
+// matched without hashing. Hashing is not what rules them out: measured with
+// the built-in rules (BenchmarkCacheCost), a lookup with its SHA-256 costs
+// 0.15 to 0.3 µs under 256 bytes (SHA-256 runs at about 1.6 GB/s), against
+// about 2 µs of libyara per file however small, so it pays from a hit ratio
+// of about 10%. Space is: an entry costs about 200 bytes whatever the file's
+// size, a tiny file's hit saves 2 µs where a module's saves hundreds, and an
+// archive of 100,000 distinct tiny files would otherwise flush the entries
+// that matter.
+const CacheMinFileSize = 128
+
+const (
+	cacheShards = 16
+	// cacheEntryCost is what an entry costs beyond its indices: the entry
+	// itself (key, rules hash header, list links, slices) and its map slot.
+	cacheEntryCost = 192
+)
+
+type cacheShard struct {
+	mu         sync.Mutex
+	m          map[cacheKey]*cacheEntry
+	head, tail *cacheEntry // most and least recently used
+	bytes      int64
+}
+
+type cacheKey struct {
+	sum   [sha256.Size]byte
+	rules string // RuleSet.Hash()
+}
+
+type cacheEntry struct {
+	key    cacheKey
+	nrules int      // the rule set's size: indices are checked against it
+	idx    []int32  // rules that matched, ascending, before filetype
+	cov    ruleBits // rules idx is exact for; nil: every rule
+	owned  bool     // cov was made for this entry (counted in size)
+	size   int64
+	prev   *cacheEntry
+	next   *cacheEntry
+}
+
+// CacheStats counts a cache's lookups since it was made.
+type CacheStats struct {
+	Hits, Misses, Evictions int64
+	Entries                 int
+	Bytes, MaxBytes         int64
+}
+
+// NewCache returns an empty cache of at most maxBytes (DefaultCacheBytes
+// when maxBytes <= 0).
+func NewCache(maxBytes int64) *Cache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheBytes
+	}
+	c := &Cache{maxBytes: maxBytes, minSize: CacheMinFileSize}
+	for i := range c.shards {
+		c.shards[i].m = map[cacheKey]*cacheEntry{}
+	}
+	return c
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() CacheStats {
+	st := CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(), MaxBytes: c.maxBytes}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		st.Entries += len(sh.m)
+		st.Bytes += sh.bytes
+		sh.mu.Unlock()
+	}
+	return st
+}
+
+func (c *Cache) shard(k *cacheKey) *cacheShard {
+	return &c.shards[k.sum[0]%cacheShards]
+}
+
+// get appends the cached matches of k to dst when an entry exact for the
+// rules of need exists.
+func (c *Cache) get(k *cacheKey, nrules int, need ruleBits, dst []int32) ([]int32, bool) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	e := sh.m[*k]
+	if e == nil || e.nrules != nrules || !covers(e.cov, need) {
+		sh.mu.Unlock()
+		c.misses.Add(1)
+		return dst, false
+	}
+	sh.toFront(e)
+	dst = append(dst, e.idx...)
+	sh.mu.Unlock()
+	c.hits.Add(1)
+	return dst, true
+}
+
+// put records idx, the matches of a successful scan that are exact for the
+// rules of cov (nil: every rule). idx is copied.
+func (c *Cache) put(k *cacheKey, nrules int, idx []int32, cov ruleBits) {
+	sh := c.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[*k]
+	switch {
+	case e == nil:
+		e = &cacheEntry{key: *k}
+		sh.m[*k] = e
+		sh.pushFront(e)
+	case e.nrules != nrules || covers(cov, e.cov):
+		sh.bytes -= e.size // replaced
+	case covers(e.cov, cov):
+		sh.toFront(e) // another scanner got there first
+		return
+	default:
+		// Both are exact for their own rules: together, for the union.
+		sh.bytes -= e.size
+		merged := slices.Concat(e.idx, idx)
+		slices.Sort(merged)
+		idx = slices.Compact(merged)
+		u := slices.Clone(cov)
+		for i, w := range e.cov {
+			u[i] |= w
+		}
+		e.cov, e.owned, e.idx = u, true, idx
+		if u.count() == nrules {
+			e.cov, e.owned = nil, false
+		}
+		e.size = e.cost()
+		sh.bytes += e.size
+		sh.toFront(e)
+		c.evict(sh, e)
+		return
+	}
+	e.nrules, e.idx, e.cov, e.owned = nrules, slices.Clip(slices.Clone(idx)), cov, false
+	if e.idx == nil {
+		e.idx = []int32{}
+	}
+	e.size = e.cost()
+	sh.bytes += e.size
+	sh.toFront(e)
+	c.evict(sh, e)
+}
+
+func (e *cacheEntry) cost() int64 {
+	n := int64(cacheEntryCost + 4*cap(e.idx))
+	if e.owned {
+		n += 8 * int64(len(e.cov))
+	}
+	return n
+}
+
+// evict drops least recently used entries of sh while it is over its share
+// of the cache; keep is dropped last.
+func (c *Cache) evict(sh *cacheShard, keep *cacheEntry) {
+	limit := c.maxBytes / cacheShards
+	for sh.bytes > limit && sh.tail != nil {
+		e := sh.tail
+		if e == keep && e.prev == nil {
+			// Alone and still too large: not worth keeping.
+			sh.unlink(e)
+			delete(sh.m, e.key)
+			sh.bytes -= e.size
+			c.evictions.Add(1)
+			return
+		}
+		if e == keep {
+			e = e.prev
+		}
+		sh.unlink(e)
+		delete(sh.m, e.key)
+		sh.bytes -= e.size
+		c.evictions.Add(1)
+	}
+}
+
+func (sh *cacheShard) pushFront(e *cacheEntry) {
+	e.prev, e.next = nil, sh.head
+	if sh.head != nil {
+		sh.head.prev = e
+	}
+	sh.head = e
+	if sh.tail == nil {
+		sh.tail = e
+	}
+}
+
+func (sh *cacheShard) unlink(e *cacheEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		sh.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		sh.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (sh *cacheShard) toFront(e *cacheEntry) {
+	if sh.head == e {
+		return
+	}
+	sh.unlink(e)
+	sh.pushFront(e)
+}
+
+// SetCache makes the scanner look files up in c before matching them and
+// record what they matched (see [Cache]); nil, the default, turns it off.
+func (s *Scanner) SetCache(c *Cache) { s.cache = c }
+
+// match matches data with the plan's matcher, through the cache when the
+// scanner has one.
+func (s *Scanner) match(sp *scanPlan, data []byte, dst []int32) ([]int32, error) {
+	if sp.m == nil {
+		return dst, nil // no rule can count: nothing to match
+	}
+	if s.cache == nil || len(data) < s.cache.minSize {
+		return sp.m.Match(data, dst)
+	}
+	rs := s.m.rs
+	k := cacheKey{sum: sha256.Sum256(data), rules: rs.hash}
+	if out, ok := s.cache.get(&k, len(rs.rules), sp.need, dst); ok {
+		return out, nil
+	}
+	n := len(dst)
+	dst, err := sp.m.Match(data, dst)
+	if err == nil {
+		s.cache.put(&k, len(rs.rules), dst[n:], sp.need)
+	}
+	return dst, err
+}

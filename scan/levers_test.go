@@ -1,0 +1,434 @@
+package scan
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
+)
+
+// Rule plans and the content cache must never change a result: every test
+// here scans the same distributions with each lever on and off and wants
+// identical DistResults (score, rules, files with their rules and scores,
+// error and its message, notes, sizes).
+
+// leverRules reference each other in every way that matters to rule plans.
+var leverRules = map[string]string{
+	"a_helpers": `
+private rule helper_marker { strings: $h = "HELPER_MARK" condition: $h }
+private rule helper_exec { strings: $e = /exec\s*\(/ condition: $e }
+// no filetype: counts everywhere
+rule base_marker { meta: weight = 2 strings: $b = "BASE_MARK" condition: $b }
+rule txt_marker { meta: weight = 1 filetype = ".txt .cfg" strings: $t = "TXT_MARK" condition: $t }
+`,
+	"b_rules": `
+import "math"
+// public referencing private
+rule py_helper { meta: weight = 3 filetype = ".py" condition: helper_marker }
+// filetype rule referencing a rule without filetype (and a private one)
+rule py_on_base { meta: weight = 4 filetype = ".py .pyw" condition: base_marker and helper_exec }
+// rule without filetype referencing a filetype rule
+rule any_on_txt { meta: weight = 5 condition: txt_marker and filesize < 100000 }
+// suffix semantics: counts for setup.py and mysetup.py, not setup.pyc
+rule setup_hook { meta: weight = 7 filetype = "setup.py" strings: $s = "SETUP_MARK" condition: $s and helper_exec }
+// a rule-set wildcard
+rule pth_wild { meta: weight = 6 filetype = ".pth" strings: $i = "import " condition: $i and any of (helper*) }
+rule payload { meta: weight = 10 strings: $a = "EVIL_PAYLOAD" condition: $a }
+rule payload_py { meta: weight = 5 filetype = ".py" strings: $a = "EVIL_PAYLOAD" condition: $a }
+rule sh_only { meta: weight = 1 filetype = ".sh" strings: $a = "EVIL_PAYLOAD" condition: $a and not base_marker }
+rule entropy_bin { meta: weight = 1 filetype = ".bin" condition: filesize > 64 and math.entropy(0, filesize) > 7.0 }
+// matches once per byte of a run of Q: libyara's match limit
+rule flood { meta: weight = 1 filetype = ".py" strings: $q = "QQQQ" condition: $q }
+`,
+	"b_tricky": `
+/* a comment with } rule fake { condition: true } */
+rule tricky_text : tag1 tag2
+{
+    meta:
+        weight = 1
+        filetype = ".js"
+        description = "a } brace and rule x {"
+    strings:
+        $h = { 4D 5A [2-4] 90 // } rule in a hex comment
+        }
+        $r = /x{2,3}\}rule/
+        $s = "}\" rule"
+    condition:
+        any of them and not (pth_wild or setup_hook)
+}
+`,
+	"c_global": `
+// sorted last, yet it gates every rule of the namespace
+global private rule not_blocked { strings: $x = "GLOBAL_BLOCK" condition: not $x }
+`,
+}
+
+// leverBodies and leverNames make the generated corpus: every body under
+// every name.
+var leverBodies = []string{
+	"",
+	"nothing to see",
+	"HELPER_MARK",
+	"x = 1\nHELPER_MARK; exec (code)\nBASE_MARK\n",
+	"TXT_MARK in a text",
+	"SETUP_MARK\nexec(open('x').read())\n",
+	"import site; HELPER_MARK\n",
+	"EVIL_PAYLOAD",
+	"EVIL_PAYLOAD BASE_MARK",
+	"EVIL_PAYLOAD and GLOBAL_BLOCK",
+	"TXT_MARK HELPER_MARK BASE_MARK SETUP_MARK EVIL_PAYLOAD exec( import " + strings.Repeat("padding ", 40),
+	strings.Repeat("BASE_MARK padding\n", 30),
+	strings.Repeat("QQQQQ", 100) + " EVIL_PAYLOAD",
+	"var s = 'xxx}rule'; // HELPER_MARK",
+}
+
+var leverNames = []string{
+	"pkg/a.py", "pkg/b.pyw", "pkg/c.pth", "setup.py", "pkg/mysetup.py", "pkg/setup.pyc",
+	"notes.txt", "conf.cfg", "run.sh", "blob.bin", "README", "pkg/SETUP.PY", "web/app.js",
+}
+
+func leverBinary() string {
+	b := make([]byte, 4096)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return string(b)
+}
+
+type leverDist struct {
+	name string
+	data []byte
+}
+
+// leverCorpus returns the generated and fixture distributions.
+func leverCorpus(tb testing.TB) []leverDist {
+	bodies := append(slices.Clone(leverBodies), leverBinary())
+	var grid []fxEntry
+	for i, b := range bodies {
+		for _, n := range leverNames {
+			grid = append(grid, fxFile(fmt.Sprintf("grid/b%02d/%s", i, n), b))
+		}
+	}
+	// Links: bodies stored under neutral names, linked under every name;
+	// aliases that keep their target's suffix need no second pass.
+	var linked []fxEntry
+	for i, b := range bodies {
+		linked = append(linked, fxFile(fmt.Sprintf("store/b%02d.dat", i), b), fxFile(fmt.Sprintf("store/b%02d.py", i), b))
+		for j, n := range leverNames {
+			name := fmt.Sprintf("links/b%02d/%s", i, n)
+			ups := strings.Repeat("../", strings.Count(path.Dir(name), "/")+1)
+			typ, link := byte(tar.TypeSymlink), fmt.Sprintf("%sstore/b%02d.dat", ups, i)
+			if j%2 == 1 {
+				typ, link = tar.TypeLink, fmt.Sprintf("store/b%02d.dat", i)
+			}
+			linked = append(linked, fxEntry{Name: name, Type: typ, Link: link})
+		}
+	}
+	var aliases []fxEntry
+	for i, b := range bodies {
+		aliases = append(aliases, fxFile(fmt.Sprintf("pkg/m%02d.py", i), b), fxFile(fmt.Sprintf("pkg/t%02d.txt", i), b),
+			fxEntry{Name: fmt.Sprintf("alias/m%02d.py", i), Type: tar.TypeSymlink, Link: fmt.Sprintf("../pkg/m%02d.py", i)},
+			fxEntry{Name: fmt.Sprintf("alias/t%02d.cfg", i), Type: tar.TypeLink, Link: fmt.Sprintf("pkg/t%02d.txt", i)})
+	}
+	gridTgz := fxGzip(tb, fxTar(tb, grid...))
+	gridZip := fxZipFiles(tb, grid...)
+	linkTgz := fxGzip(tb, fxTar(tb, linked...))
+	aliasTgz := fxGzip(tb, fxTar(tb, aliases...))
+	dups := []fxEntry{
+		fxFile("pkg/__init__.py", "clean"), fxFile("pkg/__init__.py", "EVIL_PAYLOAD HELPER_MARK"),
+		fxFile("notes.txt", "TXT_MARK"), fxFile("notes.txt", "clean"),
+		{Name: "pkg/alias.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
+	}
+	// A string of a .py rule reaches libyara's match limit in a .txt file:
+	// the whole set fails that file, and so must every lever.
+	flood := fxZip(tb,
+		fxZipEntry{Name: "pkg/evil.py", Body: "EVIL_PAYLOAD HELPER_MARK", Method: zip.Deflate},
+		fxZipEntry{Name: "pkg/below.txt", Body: strings.Repeat("Q", MatchLimit-1), Method: zip.Deflate},
+		fxZipEntry{Name: "pkg/flood.txt", Body: strings.Repeat("Q", MatchLimit+10), Method: zip.Deflate},
+		fxZipEntry{Name: "pkg/late.py", Body: "EVIL_PAYLOAD", Method: zip.Deflate},
+	)
+	row2zip := fxZipFiles(tb, fxFile("pkg/__init__.py", "clean"), fxFile("pkg/__init__.py", fxPayload))
+	row17 := fxGzip(tb, fxTar(tb,
+		fxEntry{Name: "pkg-1.0/pkg/early.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
+		fxFile("pkg-1.0/notes.txt", "harmless? "+fxPayload),
+		fxEntry{Name: "pkg-1.0/pkg/__init__.py", Type: tar.TypeLink, Link: "pkg-1.0/notes.txt"},
+		fxEntry{Name: "pkg-1.0/pkg/sym.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
+		fxEntry{Name: "pkg-1.0/pkg/chain.py", Type: tar.TypeSymlink, Link: "sym.py"},
+		fxEntry{Name: "pkg-1.0/clean.py", Type: tar.TypeSymlink, Link: "README"},
+		fxFile("pkg-1.0/README", "nothing"),
+		fxEntry{Name: "pkg-1.0/out.py", Type: tar.TypeSymlink, Link: "../../etc/passwd"},
+	))
+	return []leverDist{
+		{"grid-1.0.tar.gz", gridTgz},
+		{"grid-1.0-py3-none-any.whl", gridZip},
+		{"links-1.0.tar.gz", linkTgz},
+		{"alias-1.0.tar.gz", aliasTgz},
+		{"nested-links.whl", fxZip(tb, fxZipEntry{Name: "vendored/links.tar.gz", Body: string(linkTgz), Method: zip.Store},
+			fxZipEntry{Name: "vendored/grid.zip", Body: string(gridZip), Method: zip.Store})},
+		{"nested-zip.tar.gz", fxGzip(tb, fxTar(tb, fxFile("pkg/data/grid.whl", string(gridZip)), fxFile("pkg/a.py", "HELPER_MARK")))},
+		{"dups.tar.gz", fxGzip(tb, fxTar(tb, dups...))},
+		{"dups.zip", fxZipFiles(tb, dups[:4]...)},
+		{"flood.whl", flood},
+		{"wheel.whl", wheel(tb)},
+		{"nested.whl", nestedWheel(tb)},
+		{"row2.zip", row2zip},
+		{"row17.tar.gz", row17},
+		{"bz2.tar.bz2", fxHex(fxTarBz2Hex)},
+		{"broken.whl", fxZipFiles(tb, fxFile("pkg/a.py", "EVIL_PAYLOAD"), fxFile("pkg/bad.zip", "PK\x03\x04 not a zip"))},
+	}
+}
+
+func leverLimits() Limits {
+	lim := fxLimits()
+	lim.MaxFileSize = 2 << 20
+	lim.MaxExpandedSize = 32 << 20
+	lim.MaxRatio = 1 << 20
+	return lim
+}
+
+// leverScan scans every distribution with one scanner.
+func leverScan(tb testing.TB, rs *RuleSet, lim Limits, plans bool, cache *Cache, dists []leverDist) []DistResult {
+	tb.Helper()
+	s, err := NewScanner(rs, lim)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	s.SetRulePlans(plans)
+	s.SetCache(cache)
+	out := make([]DistResult, len(dists))
+	for i, d := range dists {
+		out[i] = *s.Scan(context.Background(), d.name, d.data)
+	}
+	return out
+}
+
+// sameResults compares results field by field, errors by message.
+func sameResults(tb testing.TB, label string, want, got []DistResult) {
+	tb.Helper()
+	for i := range want {
+		w, g := want[i], got[i]
+		if (w.Err == nil) != (g.Err == nil) || (w.Err != nil && (w.Err.Error() != g.Err.Error() || Class(w.Err) != Class(g.Err))) {
+			tb.Errorf("%s: %s: err %v, want %v", label, w.Target, g.Err, w.Err)
+		}
+		w.Err, g.Err = nil, nil
+		if !reflect.DeepEqual(w, g) {
+			tb.Errorf("%s: %s differs:\n got %+v\nwant %+v", label, w.Target, g, w)
+		}
+	}
+}
+
+// leverVariants scans dists with each lever and both, cold and warm, and
+// in parallel, and compares everything with the plain scan.
+func leverVariants(t *testing.T, rs *RuleSet, lim Limits, dists []leverDist) []DistResult {
+	want := leverScan(t, rs, lim, false, nil, dists)
+	sameResults(t, "plans", want, leverScan(t, rs, lim, true, nil, dists))
+	// Files whose matching fails are never cached: each misses every time.
+	failed := int64(0)
+	for _, r := range want {
+		if Class(r.Err) == ErrTimeout {
+			failed++
+		}
+	}
+	for _, plans := range []bool{false, true} {
+		for _, minSize := range []int{0, CacheMinFileSize} {
+			label := fmt.Sprintf("cache (plans %v, files from %d bytes)", plans, minSize)
+			c := NewCache(0)
+			c.minSize = minSize
+			sameResults(t, label+" cold", want, leverScan(t, rs, lim, plans, c, dists))
+			before := c.Stats()
+			sameResults(t, label+" warm", want, leverScan(t, rs, lim, plans, c, dists))
+			if after := c.Stats(); after.Misses-before.Misses != failed || after.Hits == before.Hits {
+				t.Errorf("%s: warm pass %+v after %+v: want hits only but for %d failed files", label, after, before, failed)
+			}
+			// A tiny cache evicts all the time: still the same results.
+			c = NewCache(4096)
+			c.minSize = minSize
+			sameResults(t, label+" tiny", want, leverScan(t, rs, lim, plans, c, dists))
+		}
+	}
+	// Scanners of one process share one cache.
+	c := NewCache(0)
+	c.minSize = 0
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sameResults(t, fmt.Sprintf("shared cache, worker %d", w), want, leverScan(t, rs, lim, w != 1, c, dists))
+		}()
+	}
+	wg.Wait()
+	return want
+}
+
+func TestLeversKeepResults(t *testing.T) {
+	rs, err := Compile("", leverRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	dists := leverCorpus(t)
+	want := leverVariants(t, rs, leverLimits(), dists)
+
+	// Plans were really used: reduced sets compiled for several signatures.
+	p := rs.plans.init(rs)
+	if p.off != "" {
+		t.Fatalf("plans off: %s", p.off)
+	}
+	reduced := 0
+	for mask, pl := range p.plans {
+		switch {
+		case pl.err != nil:
+			t.Errorf("plan %b: %v", mask, pl.err)
+		case pl.c != nil:
+			reduced++
+		}
+	}
+	if reduced < 5 {
+		t.Errorf("%d reduced plans compiled of %d", reduced, len(p.plans))
+	}
+
+	// The corpus exercises what it should: matches of every rule, counted
+	// through links, the match limit, a note.
+	counted := map[string]bool{}
+	for _, r := range want {
+		for _, h := range r.Rules {
+			counted[h.Name] = true
+		}
+	}
+	for _, r := range rs.Rules() {
+		if !r.Private && !counted[r.Name] {
+			t.Errorf("rule %s never counted in the corpus", r.Name)
+		}
+	}
+	byTarget := map[string]DistResult{}
+	for _, r := range want {
+		byTarget[r.Target] = r
+	}
+	if r := byTarget["flood.whl"]; Class(r.Err) != ErrTimeout || !strings.Contains(r.Err.Error(), "flood.txt") {
+		t.Errorf("flood.whl: err %v, want the match limit on flood.txt", r.Err)
+	}
+	if m := fxMatchedPaths(ptr(byTarget["row17.tar.gz"])); !reflect.DeepEqual(m["pkg-1.0/pkg/__init__.py"], []string{"payload", "payload_py"}) {
+		t.Errorf("row17: link rules %q", m["pkg-1.0/pkg/__init__.py"])
+	}
+	if m := fxMatchedPaths(ptr(byTarget["links-1.0.tar.gz"])); !reflect.DeepEqual(m["links/b03/pkg/a.py"], []string{"base_marker", "py_helper", "py_on_base"}) {
+		t.Errorf("links: link rules %q", m["links/b03/pkg/a.py"])
+	}
+	if len(byTarget["broken.whl"].Notes) == 0 {
+		t.Error("broken.whl: no note")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestRulePlansOfBuiltinRules: the built-in rules split into a handful of
+// signatures, each compiled with far fewer rules than the whole set.
+func TestRulePlansOfBuiltinRules(t *testing.T) {
+	rs, err := Compile("", builtin.Sources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	p := rs.plans.init(rs)
+	if p.off != "" {
+		t.Fatalf("plans off: %s", p.off)
+	}
+	pth, _ := rs.Rule("pth_executes_code")
+	pthIdx := int32(rs.byName[pth.Name])
+	for _, path := range []string{"pkg/a.py", "pkg/a.pth", "setup.py", "pkg/data.txt", "libfoo.so", "run.sh", "x.bat"} {
+		pl := p.plan(rs, p.pathMask(path))
+		if pl.required == nil {
+			t.Errorf("%s: the whole set", path)
+			continue
+		}
+		if !pl.reduced(rs, p) {
+			t.Errorf("%s: %v", path, pl.err)
+			continue
+		}
+		t.Logf("%-14s %2d of %d rules", path, len(pl.index), len(rs.rules))
+		if pl.required.has(pthIdx) != strings.HasSuffix(path, ".pth") {
+			t.Errorf("%s: pth_executes_code in plan = %v", path, pl.required.has(pthIdx))
+		}
+	}
+}
+
+// TestLeversKeepResultsBuiltin: the built-in rules over the demo
+// distributions and over Python's own library, when installed.
+func TestLeversKeepResultsBuiltin(t *testing.T) {
+	rs, err := Compile("", builtin.Sources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var dists []leverDist
+	paths, _ := filepath.Glob("../samples/dist/*")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dists = append(dists, leverDist{filepath.Base(p), b})
+	}
+	if files := pythonLibFiles(t, 2<<20); len(files) > 0 {
+		// The same library files as an sdist and a wheel, and renamed to
+		// other suffixes, linked, and with setup.py and .pth names.
+		var renamed []fxEntry
+		for i, f := range files[:min(len(files), 100)] {
+			suffix := []string{".pth", ".txt", "/setup.py", ".sh", ".bat"}[i%5]
+			renamed = append(renamed, fxFile(f.Name+suffix, f.Body),
+				fxEntry{Name: f.Name + ".link.py", Type: tar.TypeSymlink, Link: filepath.Base(f.Name + suffix)})
+		}
+		dists = append(dists,
+			leverDist{"stdlib-1.0.tar", fxTar(t, files...)},
+			leverDist{"stdlib-1.0-py3-none-any.whl", buildZipArchive(t, files, zip.Store)},
+			leverDist{"renamed-1.0.tar", fxTar(t, renamed...)},
+		)
+	}
+	if len(dists) == 0 {
+		t.Skip("no samples")
+	}
+	want := leverVariants(t, rs, DefaultLimits(), dists)
+	for _, r := range want {
+		t.Logf("%s: score %d, %d files matched, err %v", r.Target, r.Score, len(r.Files), r.Err)
+	}
+}
+
+// pythonLibFiles returns up to max bytes of the machine's Python library
+// sources, sorted by path, or nothing when it is not installed.
+func pythonLibFiles(tb testing.TB, max int64) []fxEntry {
+	const root = "/usr/lib/python3.11"
+	var files []fxEntry
+	var total int64
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || total >= max {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".py") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || int64(len(b)) > 1<<20 {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		files = append(files, fxFile("python3.11/"+rel, string(b)))
+		total += int64(len(b))
+		return nil
+	})
+	return files
+}
