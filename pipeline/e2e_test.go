@@ -2,10 +2,14 @@ package pipeline
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,11 +106,19 @@ func testLimits() scan.Limits {
 type daemon struct {
 	p      *Pipeline
 	m      *Metrics
+	reg    *prometheus.Registry
 	stop   context.CancelFunc
 	result chan error
 }
 
+// startDaemon starts a daemon with the default optimisations, as "dragonfly
+// run" has them.
 func startDaemon(t *testing.T, s *apitest.Server, cfg Config, environ map[string]string) *daemon {
+	t.Helper()
+	return startDaemonWith(t, s, cfg, environ, scan.DefaultSpeed())
+}
+
+func startDaemonWith(t *testing.T, s *apitest.Server, cfg Config, environ map[string]string, speed scan.Speed) *daemon {
 	t.Helper()
 	log := zap.NewNop()
 	acfg, err := auth.LoadConfig(environ)
@@ -123,8 +135,14 @@ func startDaemon(t *testing.T, s *apitest.Server, cfg Config, environ map[string
 		t.Fatal(err)
 	}
 	dl := api.NewDownloader(api.DownloadOptions{MaxBytes: testLimits().MaxScanSize, Backoff: quick})
-	m := NewMetrics(prometheus.NewRegistry())
-	d := &daemon{p: New(cfg, testLimits(), client, dl, Options{Logger: log, Backoff: quick, Metrics: m}), m: m, result: make(chan error, 1)}
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	cache := speed.NewCache()
+	if cache != nil {
+		reg.MustRegister(NewCacheCollector(cache))
+	}
+	p := New(cfg, testLimits(), client, dl, Options{Logger: log, Backoff: quick, Metrics: m, Speed: speed, Cache: cache})
+	d := &daemon{p: p, m: m, reg: reg, result: make(chan error, 1)}
 	ctx, stop := context.WithCancel(context.Background())
 	d.stop = stop
 	go func() { d.result <- d.p.Run(ctx) }()
@@ -296,6 +314,119 @@ func TestBulkSizeAboveTheSlotsNeverLetsALeaseExpire(t *testing.T) {
 		// far below the 120 s lease.
 		if l.Attempt != 1 || l.ResultAt.Sub(l.LeasedAt) > 30*time.Second {
 			t.Errorf("lease %+v waited %v", l, l.ResultAt.Sub(l.LeasedAt))
+		}
+	}
+}
+
+func zipOf(t testing.TB, files map[string]string) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(files[name]))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestFilesSharedByDistributionsAreMatchedOnce: a release's sdist and
+// wheels carry the same Python files; with the default optimisations the
+// daemon matches them once (cache hits in its metrics) and stores exactly
+// what it stores with every optimisation off.
+func TestFilesSharedByDistributionsAreMatchedOnce(t *testing.T) {
+	rules := map[string]string{"markers": `
+rule evil_marker { meta: weight = 5 filetype = ".py" strings: $a = "EVIL_MARKER" condition: $a }
+rule native_marker { meta: weight = 3 filetype = ".so" strings: $a = "NATIVE_MARKER" condition: $a }
+private rule helper { strings: $h = "HELPER" condition: $h }
+rule helped { meta: weight = 1 filetype = ".txt" condition: helper }`}
+	stored := map[bool][]apitest.StoredResult{}
+	for _, optimised := range []bool{true, false} {
+		s := apitest.New(t, apitest.Options{})
+		s.SetRules(oldHash, rules)
+		for i := range 12 {
+			pkg := fmt.Sprintf("shared%02d", i)
+			core := strings.Repeat("import os\n", 30)
+			if i%3 == 0 {
+				core += "x = 'EVIL_MARKER HELPER'\n"
+			}
+			py := map[string]string{"pkg/core.py": core, "pkg/notes.txt": core, "pkg/util.py": strings.Repeat("# util\n", 40)}
+			sdist := map[string]string{}
+			for name, body := range py {
+				sdist[pkg+"-1.0/"+name] = body
+			}
+			urls := []string{s.AddFile(pkg+"-1.0.tar.gz", tarGz(t, sdist))}
+			for _, plat := range []string{"manylinux_x86_64", "macosx_arm64"} {
+				whl := maps.Clone(py)
+				whl["pkg/_native.so"] = strings.Repeat(plat, 50)
+				if i%4 == 1 {
+					whl["pkg/_native.so"] += "NATIVE_MARKER"
+				}
+				urls = append(urls, s.AddFile(pkg+"-1.0-"+plat+".whl", zipOf(t, whl)))
+			}
+			s.AddJob(pkg, "1.0", urls...)
+		}
+		speed := scan.Speed{}
+		if optimised {
+			speed = scan.DefaultSpeed()
+		}
+		d := startDaemonWith(t, s, testConfig(), map[string]string{"DRAGONFLY_AUTH_MODE": "none"}, speed)
+		waitAllDone(t, s)
+		d.shutdown(t)
+		s.AssertOneStoredResultPerJob(t)
+		for i := range 12 {
+			got, _ := s.Stored(fmt.Sprintf("shared%02d", i), "1.0")
+			got.Identity, got.At, got.Attempt, got.AssignmentID = "", time.Time{}, 0, ""
+			stored[optimised] = append(stored[optimised], got)
+		}
+
+		hits, err := testutil.GatherAndCount(d.reg, "dragonfly_cache_lookups_total")
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case optimised && hits != 2:
+			t.Errorf("cache series %d, want hit and miss", hits)
+		case !optimised && hits != 0:
+			t.Errorf("cache series exported with the cache off")
+		}
+		if optimised {
+			// 12 jobs of 3 distributions hold 132 files of at least
+			// CacheMinFileSize: core.py, notes.txt and util.py in each, a
+			// .so in each wheel. They are 9 distinct (bytes, filetype
+			// signature) pairs: core.py's two bodies as .py and as .txt,
+			// util.py, four .so. Each is missed once, or once per matching
+			// goroutine that met it at the same moment; everything else hits.
+			mfs, _ := d.reg.Gather()
+			got := map[string]float64{}
+			for _, mf := range mfs {
+				if mf.GetName() == "dragonfly_cache_lookups_total" {
+					for _, m := range mf.GetMetric() {
+						got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+					}
+				}
+			}
+			if got["hit"]+got["miss"] != 132 || got["miss"] < 9 || got["miss"] > 9*float64(testConfig().Threads) {
+				t.Errorf("cache lookups %v, want 132 with 9 to 18 misses", got)
+			}
+		}
+	}
+	if !reflect.DeepEqual(stored[true], stored[false]) {
+		t.Errorf("optimised results differ:\n%+v\n%+v", stored[true], stored[false])
+	}
+	for i, got := range stored[true] {
+		want := int64(0)
+		if i%3 == 0 {
+			want += 5 + 1
+		}
+		if i%4 == 1 {
+			want += 3
+		}
+		if got.State != apitest.StateFinished || got.Score != want {
+			t.Errorf("shared%02d: %s score %d, want %d", i, got.State, got.Score, want)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
 // Metrics are the daemon's Prometheus series. Their names are fixed
@@ -60,4 +62,45 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.CredentialRenewals, m.MainframeErrors)
 	}
 	return m
+}
+
+// cacheCollector exports a content cache's counters, read at scrape time
+// so that the scanners' hot path updates nothing but the cache's own
+// atomics.
+type cacheCollector struct {
+	c                              *scan.Cache
+	lookups, evictions, bytes, max *prometheus.Desc
+}
+
+// NewCacheCollector returns the collector of c's series:
+// dragonfly_cache_lookups_total{result="hit"|"miss"},
+// dragonfly_cache_evictions_total, dragonfly_cache_bytes and
+// dragonfly_cache_max_bytes.
+func NewCacheCollector(c *scan.Cache) prometheus.Collector {
+	return &cacheCollector{c: c,
+		lookups: prometheus.NewDesc("dragonfly_cache_lookups_total",
+			"Files of at least scan.CacheMinFileSize bytes looked up in the content cache, by result (hit or miss).", []string{"result"}, nil),
+		evictions: prometheus.NewDesc("dragonfly_cache_evictions_total",
+			"Content cache entries dropped to stay within DRAGONFLY_CACHE_SIZE.", nil, nil),
+		bytes: prometheus.NewDesc("dragonfly_cache_bytes",
+			"Estimated memory held by the content cache.", nil, nil),
+		max: prometheus.NewDesc("dragonfly_cache_max_bytes",
+			"DRAGONFLY_CACHE_SIZE, the content cache's bound.", nil, nil),
+	}
+}
+
+func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cc.lookups
+	ch <- cc.evictions
+	ch <- cc.bytes
+	ch <- cc.max
+}
+
+func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st := cc.c.Stats()
+	ch <- prometheus.MustNewConstMetric(cc.lookups, prometheus.CounterValue, float64(st.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(cc.lookups, prometheus.CounterValue, float64(st.Misses), "miss")
+	ch <- prometheus.MustNewConstMetric(cc.evictions, prometheus.CounterValue, float64(st.Evictions))
+	ch <- prometheus.MustNewConstMetric(cc.bytes, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(cc.max, prometheus.GaugeValue, float64(st.MaxBytes))
 }

@@ -42,6 +42,8 @@ type Pipeline struct {
 	m       *Metrics
 	rules   *ruleBook
 	budget  *semaphore.Weighted
+	speed   scan.Speed
+	cache   *scan.Cache
 	backoff api.Backoff
 	ready   atomic.Bool
 	now     func() time.Time
@@ -52,6 +54,11 @@ type Options struct {
 	Logger  *zap.Logger
 	Metrics *Metrics    // nil: unregistered metrics
 	Backoff api.Backoff // lease and rule-loading retries; zero: api.DefaultBackoff
+	// Speed switches the scanners' optimisations; the zero value turns
+	// rule plans off. Cache is the content cache every scanner shares
+	// (nil: none), made by the caller so that it can export its metrics.
+	Speed scan.Speed
+	Cache *scan.Cache
 }
 
 // New builds a daemon over the mainframe mf. cfg must have been resolved.
@@ -66,7 +73,7 @@ func New(cfg Config, lim scan.Limits, mf Mainframe, fetcher Fetcher, o Options) 
 		o.Backoff = api.DefaultBackoff
 	}
 	p := &Pipeline{cfg: cfg, limits: lim, mf: mf, fetcher: fetcher, log: o.Logger, m: o.Metrics,
-		budget: semaphore.NewWeighted(cfg.MemoryBudget), backoff: o.Backoff, now: time.Now}
+		budget: semaphore.NewWeighted(cfg.MemoryBudget), speed: o.Speed, cache: o.Cache, backoff: o.Backoff, now: time.Now}
 	p.rules = &ruleBook{fetch: mf.Rules, log: o.Logger, m: o.Metrics, now: time.Now}
 	return p
 }
@@ -365,6 +372,7 @@ func (p *Pipeline) matchOne(scanners map[*scan.RuleSet]*scan.Scanner, b blob, do
 			return
 		}
 		s.SetBudget(p.budget) // large file buffers make the downloads wait
+		p.speed.Apply(s, p.cache)
 		scanners[b.j.rs] = s
 	}
 	start := time.Now()

@@ -33,8 +33,8 @@ type Cache struct {
 }
 
 // DefaultCacheBytes is the cache size [NewCache] uses when given none:
-// about 40,000 files with a few matching rules each.
-const DefaultCacheBytes = 8 << 20
+// about 80,000 files with a few matching rules each.
+const DefaultCacheBytes = 16 << 20
 
 // CacheMinFileSize is the smallest file the cache handles; smaller files are
 // matched without hashing. Hashing is not what rules them out: measured with

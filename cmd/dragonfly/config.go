@@ -21,6 +21,7 @@ type scanConfig struct {
 	Threads int `env:"DRAGONFLY_THREADS" envDefault:"0"`
 	logConfig
 	Limits scan.Limits `envPrefix:""`
+	Speed  scan.Speed  `envPrefix:""`
 }
 
 // logConfig is the logging part of every command's configuration.
@@ -54,6 +55,9 @@ func loadScanConfig(environ map[string]string) (scanConfig, error) {
 		c.Threads = runtime.GOMAXPROCS(0)
 	}
 	if err := c.Limits.Validate(); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	if err := c.Speed.Validate(); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
 	return c, nil

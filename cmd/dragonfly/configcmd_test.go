@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
 // TestConfigDocumentsAreGenerated keeps the README's table and
@@ -59,6 +61,8 @@ func TestRunConfigErrorsNameTheVariable(t *testing.T) {
 		"DRAGONFLY_DRAIN_TIMEOUT":  "0",
 		"DRAGONFLY_CALL_TIMEOUT":   "0",
 		"DRAGONFLY_LEASE_DURATION": "-5",
+		"DRAGONFLY_CACHE_SIZE":     "-1",
+		"DRAGONFLY_RULE_PLANS":     "maybe",
 	}
 	for name, value := range tests {
 		environ := map[string]string{"DRAGONFLY_AUTH_MODE": "none", name: value}
@@ -70,6 +74,9 @@ func TestRunConfigErrorsNameTheVariable(t *testing.T) {
 	c, err := loadRunConfig(map[string]string{"DRAGONFLY_AUTH_MODE": "none", "DRAGONFLY_LOAD_DURATION": "60", "DRAGONFLY_JOB_TIMEOUT": "1m"})
 	if err != nil || c.Pipeline.LoadDuration.Seconds() != 60 || c.Pipeline.JobTimeout.Seconds() != 60 || c.Pipeline.MaxJobs != 2*c.Pipeline.Threads {
 		t.Fatalf("%+v %v", c.Pipeline, err)
+	}
+	if c.Speed != scan.DefaultSpeed() || c.Limits != scan.DefaultLimits() {
+		t.Errorf("defaults %+v %+v differ from scan.DefaultSpeed and scan.DefaultLimits", c.Speed, c.Limits)
 	}
 }
 

@@ -49,9 +49,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 
 // memoryLimit is the Go runtime's soft memory limit for a memory budget:
 // the budget, a quarter more for what the budget does not count (scanner
-// buffers taken while it was spent, parsing, the runtime), and 64 MiB for
-// the program itself.
-func memoryLimit(budget int64) int64 { return budget + budget/4 + 64<<20 }
+// buffers taken while it was spent, parsing, the runtime), the content
+// cache's bound and 64 MiB for the program itself.
+func memoryLimit(budget, cache int64) int64 { return budget + budget/4 + cache + 64<<20 }
 
 // signals delivers SIGTERM and SIGINT.
 func signals() <-chan os.Signal {
@@ -73,7 +73,7 @@ func runDaemon(cfg runConfig, stderr io.Writer, sigs <-chan os.Signal) int {
 		// Without a limit the Go heap grows to twice what is live before
 		// collecting, so a worker holding its whole budget would use twice
 		// it. The limit makes the collector work harder near the budget.
-		debug.SetMemoryLimit(memoryLimit(cfg.Pipeline.MemoryBudget))
+		debug.SetMemoryLimit(memoryLimit(cfg.Pipeline.MemoryBudget, cfg.Speed.CacheSize))
 	}
 
 	reg := prometheus.NewRegistry()
@@ -95,11 +95,16 @@ func runDaemon(cfg runConfig, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	dl := api.NewDownloader(api.DownloadOptions{MaxBytes: cfg.Limits.MaxScanSize,
 		UserAgent: api.UserAgent(buildVersion(), cfg.API.WorkerID), Logger: log})
-	p := pipeline.New(cfg.Pipeline, cfg.Limits, client, dl, pipeline.Options{Logger: log, Metrics: metrics})
+	cache := cfg.Speed.NewCache()
+	if cache != nil {
+		reg.MustRegister(pipeline.NewCacheCollector(cache))
+	}
+	p := pipeline.New(cfg.Pipeline, cfg.Limits, client, dl,
+		pipeline.Options{Logger: log, Metrics: metrics, Speed: cfg.Speed, Cache: cache})
 
 	log.Info("starting", zap.String("version", buildVersion()), zap.String("libyara", scan.LibyaraVersion),
 		zap.String("credentials", string(creds.Kind())), zap.String("base_url", cfg.API.BaseURL),
-		zap.Any("pipeline", cfg.Pipeline), zap.Any("limits", cfg.Limits), zap.Object("auth", cfg.Auth),
+		zap.Any("pipeline", cfg.Pipeline), zap.Any("limits", cfg.Limits), zap.Any("speed", cfg.Speed), zap.Object("auth", cfg.Auth),
 		zap.String("http_addr", cfg.HTTPAddr))
 
 	if cfg.HTTPAddr != "" {

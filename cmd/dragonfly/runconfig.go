@@ -23,6 +23,7 @@ type runConfig struct {
 	Auth     auth.Config `env:"-"`
 	Pipeline pipeline.Config
 	Limits   scan.Limits
+	Speed    scan.Speed
 	logConfig
 	HTTPAddr string `env:"DRAGONFLY_HTTP_ADDR" envDefault:":8080" doc:"address serving /metrics, /healthz and /readyz; empty turns them off"`
 }
@@ -65,6 +66,9 @@ func loadRunConfig(environ map[string]string) (runConfig, error) {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
 	if err := c.Limits.Validate(); err != nil {
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	if err := c.Speed.Validate(); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
 	if c.API.WorkerID == "" {

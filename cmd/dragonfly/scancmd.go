@@ -230,6 +230,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 		}
 		return nil
 	})
+	cache := cfg.Speed.NewCache()
 	for range min(cfg.Threads, len(targets)) {
 		g.Go(func() error {
 			s, err := scan.NewScanner(rs, cfg.Limits)
@@ -237,6 +238,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 				return err
 			}
 			defer s.Close()
+			cfg.Speed.Apply(s, cache)
 			for i := range next {
 				results[i] = scanTarget(ctx, s, targets[i], fetch)
 				logDist(log, results[i])
@@ -244,7 +246,13 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 			return nil
 		})
 	}
-	return results, g.Wait()
+	err := g.Wait()
+	if cache != nil {
+		st := cache.Stats()
+		log.Debug("content cache", zap.Int64("hits", st.Hits), zap.Int64("misses", st.Misses),
+			zap.Int64("evictions", st.Evictions), zap.Int("entries", st.Entries), zap.Int64("bytes", st.Bytes))
+	}
+	return results, err
 }
 
 // scanTarget fetches and scans one target; a target that cannot be
