@@ -18,6 +18,7 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
+	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
 )
 
 type scanFlags struct {
@@ -119,11 +120,12 @@ func scanCommand(args []string, stdout, stderr io.Writer) int {
 
 	dl := api.NewDownloader(api.DownloadOptions{MaxBytes: cfg.Limits.MaxScanSize,
 		UserAgent: api.UserAgent(version, ""), Logger: log})
-	fetch := func(ctx context.Context, target string) ([]byte, error) {
+	fetch := func(ctx context.Context, target string) ([]byte, func(), error) {
 		if isURL(target) {
 			ctx, cancel := context.WithTimeout(ctx, flags.timeout)
 			defer cancel()
-			return dl.Fetch(ctx, target)
+			data, err := dl.Fetch(ctx, target)
+			return data, func() {}, err
 		}
 		return readFile(target, cfg.Limits.MaxScanSize)
 	}
@@ -210,8 +212,9 @@ func stripQuery(s string) string {
 	return s
 }
 
-// fetchFunc reads a target's bytes: a local file or a URL.
-type fetchFunc func(ctx context.Context, target string) ([]byte, error)
+// fetchFunc reads a target's bytes: a local file or a URL. free releases
+// them once the distribution is scanned.
+type fetchFunc func(ctx context.Context, target string) (data []byte, free func(), err error)
 
 // scanAll scans the targets on cfg.Threads goroutines, one scanner each,
 // and returns the results in target order.
@@ -258,36 +261,53 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 // scanTarget fetches and scans one target; a target that cannot be
 // fetched is a failed distribution, not a failed run.
 func scanTarget(ctx context.Context, s *scan.Scanner, target string, fetch fetchFunc) *scan.DistResult {
-	data, err := fetch(ctx, target)
+	data, free, err := fetch(ctx, target)
 	if err != nil {
 		return &scan.DistResult{Target: target, Err: err, RulesHash: s.RuleSet().Hash()}
 	}
+	defer free()
 	return s.Scan(ctx, target, data)
 }
 
-// readFile reads a local distribution, refusing one over limit bytes
-// before reading it.
-func readFile(target string, limit int64) ([]byte, error) {
+// readFile reads a local distribution, refusing one over limit bytes,
+// into a buffer outside the Go heap (see membuf) that free returns at once.
+func readFile(target string, limit int64) (data []byte, free func(), err error) {
 	f, err := os.Open(target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if st.Size() > limit {
-		return nil, scan.ArchiveTooLarge(st.Size(), limit)
+		return nil, nil, scan.ArchiveTooLarge(st.Size(), limit)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if !st.Mode().IsRegular() {
+		// A pipe (dragonfly scan <(curl ...)) has no size to allocate.
+		data, err := io.ReadAll(io.LimitReader(f, limit+1))
+		if err == nil && int64(len(data)) > limit {
+			err = scan.ArchiveTooLarge(int64(len(data)), limit)
+		}
+		return data, func() {}, err
+	}
+	// One byte more than the size tells a file that grew since Stat.
+	buf, err := membuf.Alloc(int(st.Size()) + 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if int64(len(data)) > limit {
-		return nil, scan.ArchiveTooLarge(int64(len(data)), limit) // it grew since Stat
+	n, err := io.ReadFull(f, buf)
+	switch {
+	case err == nil:
+		membuf.Free(buf)
+		return nil, nil, fmt.Errorf("%s grew while it was read", target)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return buf[:n], func() { membuf.Free(buf) }, nil
+	default:
+		membuf.Free(buf)
+		return nil, nil, err
 	}
-	return data, nil
 }
 
 func logDist(log *zap.Logger, d *scan.DistResult) {

@@ -6,14 +6,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
 )
 
 func writeTarGz(t *testing.T, path string, files map[string]string) {
@@ -305,4 +309,46 @@ func TestScanURLTargets(t *testing.T) {
 	if strings.Contains(stderr, "s3cret") {
 		t.Errorf("the signed query string reached the logs: %s", stderr)
 	}
+}
+
+// TestReadFileSizesAndPipes: local distributions are read whole, off the
+// heap when large, refused over the limit, and pipes work too.
+func TestReadFileSizesAndPipes(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{0, 10, membuf.Threshold - 1, membuf.Threshold, 3 << 20} {
+		path := filepath.Join(dir, fmt.Sprint(size))
+		want := bytes.Repeat([]byte{'x'}, size)
+		if size > 0 {
+			want[size-1] = 'y'
+		}
+		os.WriteFile(path, want, 0o644)
+		got, free, err := readFile(path, int64(size))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("size %d: read %d bytes, %v", size, len(got), err)
+			continue
+		}
+		free()
+		if size > 0 {
+			if _, _, err := readFile(path, int64(size-1)); err == nil || !strings.Contains(err.Error(), "too large") {
+				t.Errorf("size %d over a limit of %d: %v", size, size-1, err)
+			}
+		}
+	}
+
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			f.Write([]byte("streamed"))
+			f.Close()
+		}
+	}()
+	got, free, err := readFile(fifo, 100)
+	if err != nil || string(got) != "streamed" {
+		t.Fatalf("pipe: %q %v", got, err)
+	}
+	free()
 }

@@ -1,0 +1,51 @@
+// Package membuf allocates large byte buffers outside the Go heap.
+//
+// A scanner's largest allocations are whole files and archives of tens or
+// hundreds of megabytes, each live for one file or one distribution. On the
+// Go heap such a buffer, once dropped, stays resident until the next
+// collection, and the collector lets the heap grow to twice what is live
+// before it runs (GOGC=100): the process's peak RSS becomes about twice its
+// real need. A buffer mapped here is returned to the kernel the moment Free
+// is called, so the peak is what is live.
+//
+// The price is an explicit lifetime: a slice must not be used after Free
+// (reading it faults). Callers free buffers at one well-defined point (the
+// end of a file or of a distribution) and never hand them to code that
+// keeps them.
+package membuf
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+)
+
+// Threshold is the size from which buffers are worth mapping: below it the
+// two system calls and the page faults cost more than the heap's slack.
+const Threshold = 1 << 20
+
+// Alloc returns a zeroed buffer of n bytes mapped outside the Go heap, or,
+// when n is under Threshold, an ordinary slice. Release it with Free.
+func Alloc(n int) ([]byte, error) {
+	if n < Threshold {
+		return make([]byte, n), nil
+	}
+	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("allocating %d bytes: %w", n, err)
+	}
+	return b, nil
+}
+
+// Free releases a buffer Alloc returned, resliced or not; a buffer under
+// Threshold is the heap's and is left to the collector.
+func Free(b []byte) {
+	if cap(b) < Threshold {
+		return
+	}
+	// Munmap takes the slice from Mmap; a resliced b has the same start.
+	b = unsafe.Slice(unsafe.SliceData(b), cap(b))
+	if err := syscall.Munmap(b); err != nil {
+		panic(fmt.Sprintf("membuf: freeing a buffer not from Alloc: %v", err))
+	}
+}
