@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -86,6 +88,68 @@ func BenchmarkFlattenTarGz(b *testing.B) {
 func BenchmarkFlattenWheel(b *testing.B) {
 	files := benchFiles(400, 16<<10)
 	benchFlatten(b, buildZipArchive(b, files, zip.Deflate), files)
+}
+
+// BenchmarkFlattenReal: real files (16 MiB of the machine's Python
+// library; 24 MiB of its shared libraries, larger and less compressible)
+// as an sdist-shaped tar.gz and as a wheel. Run it with and without the
+// build tag isal to compare the inflate paths (inflate_isal.go).
+func BenchmarkFlattenReal(b *testing.B) {
+	for _, set := range []struct {
+		name  string
+		files []benchFile
+	}{
+		{"python", pythonLibFiles(b, 16<<20)},
+		{"native", nativeLibFiles(b, 24<<20)},
+	} {
+		if len(set.files) == 0 {
+			continue
+		}
+		b.Run(set.name+"/tar.gz", func(b *testing.B) { benchFlatten(b, buildTarGz(b, set.files), set.files) })
+		b.Run(set.name+"/wheel", func(b *testing.B) { benchFlatten(b, buildZipArchive(b, set.files, zip.Deflate), set.files) })
+	}
+}
+
+// BenchmarkFlattenSmallDeflated: per-file overhead of deflated members,
+// 20,000 of them in a wheel (Python's zipfile deflates even empty files):
+// 6-byte ones, which stay on the Go decoder with either build, and
+// 200-byte ones.
+func BenchmarkFlattenSmallDeflated(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, size := range []int{6, 200} {
+		files := make([]benchFile, 20_000)
+		for i := range files {
+			body := "x = 1\n"
+			if size > len(body) {
+				body = string(pythonish(rng, size))
+			}
+			files[i] = fxFile(fmt.Sprintf("pkg/m%05d.py", i), body)
+		}
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			benchFlatten(b, buildZipArchive(b, files, zip.Deflate), files)
+		})
+	}
+}
+
+// nativeLibFiles returns up to max bytes of the machine's shared libraries
+// (each under 4 MiB), sorted by name, or nothing when there are none.
+func nativeLibFiles(tb testing.TB, max int64) []benchFile {
+	paths, _ := filepath.Glob("/usr/lib/x86_64-linux-gnu/*.so*")
+	var files []benchFile
+	var total int64
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() > 4<<20 || total+fi.Size() > max {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		files = append(files, fxFile("pkg/.libs/"+filepath.Base(p), string(b)))
+		total += int64(len(b))
+	}
+	return files
 }
 
 func builtinScanner(b *testing.B) *Scanner {

@@ -1,7 +1,9 @@
 package scan
 
 import (
+	"archive/zip"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,5 +47,36 @@ func TestLargeBuffersAreTakenFromTheBudgetAndGivenBack(t *testing.T) {
 	s.SetBudget(b)
 	if res := s.Scan(context.Background(), "p.tar", data); res.Err != nil || b.held != 0 {
 		t.Fatalf("%v, held %d", res.Err, b.held)
+	}
+}
+
+// TestLargeBuffersOfNestedArchives: a large nested archive's buffer stays
+// valid while its own large files are read into the next depth's buffer,
+// and every large buffer is freed once its file is done (membuf: reading a
+// freed one would fault).
+func TestLargeBuffersOfNestedArchives(t *testing.T) {
+	big := strings.Repeat("x", retainedBuffer+1)
+	inner := fxZip(t, fxZipEntry{Name: "in/big.py", Body: big + "needle", Method: zip.Deflate},
+		fxZipEntry{Name: "in/pad.bin", Body: big, Method: zip.Store}, // makes inner.zip large
+		fxZipEntry{Name: "in/after.py", Body: "needle", Method: zip.Store})
+	data := fxTar(t, fxFile("p/inner.zip", string(inner)),
+		fxFile("p/two.py", big+"needle"), fxFile("p/small.py", "needle"))
+	lim := DefaultLimits()
+	lim.MaxRatio = 1 << 20 // runs of x deflate too well
+	s := fxScanner(t, lim, map[string]string{"r": `rule r { strings: $a = "needle" condition: $a }`})
+	b := &recordingBudget{size: 1 << 30}
+	s.SetBudget(b)
+	res := s.Scan(context.Background(), "p.tar", data)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var paths []string
+	for _, f := range res.Files {
+		paths = append(paths, f.Path)
+	}
+	slices.Sort(paths)
+	want := []string{"p/inner.zip", "p/inner.zip/in/after.py", "p/inner.zip/in/big.py", "p/small.py", "p/two.py"}
+	if !slices.Equal(paths, want) || b.held != 0 {
+		t.Fatalf("matched in %v, want %v; %d bytes still held", paths, want, b.held)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
@@ -21,17 +20,19 @@ import (
 // zstd's levels up to 19 (window log 26).
 const maxDictionary = 64 << 20
 
-// openStream returns a reader of the decompressed stream of data.
-func openStream(c compression, data io.Reader) (io.Reader, error) {
+// openStream returns a reader of the decompressed stream of data. src
+// reads data; the decoders move it along as they consume their input,
+// which is how ratioReader sees how much they have consumed.
+func openStream(c compression, data []byte, src *bytes.Reader, lim Limits) (io.Reader, error) {
 	switch c {
 	case compGzip:
-		return gzip.NewReader(data) // multistream: every member is read
+		return newGzipReader(data, src, lim) // multistream: every member is read
 	case compBzip2:
-		return bzip2.NewReader(data), nil
+		return bzip2.NewReader(src), nil
 	case compXz:
-		return newXzReader(data)
+		return newXzReader(src)
 	}
-	return data, nil
+	return src, nil
 }
 
 // newXzReader opens an xz stream after checking the dictionary every block

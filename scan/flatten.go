@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
 )
 
 // File is one file of a flattened distribution, as handed to a [Visitor].
@@ -78,7 +80,8 @@ type Budget interface {
 }
 
 // retainedBuffer is the largest file buffer a walk keeps for reuse; larger
-// ones are allocated per file and taken from the Budget.
+// ones are mapped per file outside the Go heap (membuf) and taken from the
+// Budget.
 const retainedBuffer = 16 << 20
 
 type walker struct {
@@ -93,7 +96,7 @@ type walker struct {
 	bufs     [][]byte // one reusable file buffer per depth
 
 	budget Budget
-	held   []int64 // per depth: bytes of the large buffer taken from budget
+	large  []largeBuffer // per depth: the buffer of a file over retainedBuffer
 }
 
 func (w *walker) top(data []byte) error {
@@ -108,6 +111,7 @@ func (w *walker) top(data []byte) error {
 		c := sniffCompression(data)
 		w.format = c.tarFormat()
 		stream, isTar, err := w.openTarStream(data, c, "")
+		defer releaseStream(stream)
 		if err != nil && Class(err) != nil {
 			return err
 		}
@@ -130,10 +134,11 @@ func (w *walker) top(data []byte) error {
 
 // openTarStream opens the compressed stream of data and tells whether its
 // first block is a tar header. The stream is bounded by the ratio and the
-// expanded budget.
+// expanded budget. A stream returned must be given to releaseStream once
+// read, or abandoned.
 func (w *walker) openTarStream(data []byte, c compression, path string) (io.Reader, bool, error) {
 	src := bytes.NewReader(data)
-	dec, err := openStream(c, src)
+	dec, err := openStream(c, data, src, w.lim)
 	if err != nil {
 		return nil, false, err
 	}
@@ -152,12 +157,34 @@ func (w *walker) openTarStream(data []byte, c compression, path string) (io.Read
 		n += m
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
+		releaseStream(dec)
 		return nil, false, err
 	}
 	if n < tarBlock || !isTarHeader(head, true) {
+		releaseStream(dec)
 		return nil, false, nil
 	}
-	return io.MultiReader(bytes.NewReader(head), rr), true, nil
+	return &tarStream{io.MultiReader(bytes.NewReader(head), rr), dec}, true, nil
+}
+
+// tarStream is an opened stream and the decoder under it.
+type tarStream struct {
+	io.Reader
+	dec io.Reader
+}
+
+// releaser is a decoder that holds what the garbage collector should not
+// have to reclaim: ISA-L's C state (inflate_isal.go).
+type releaser interface{ release() }
+
+// releaseStream gives back what the decoder of r holds.
+func releaseStream(r io.Reader) {
+	switch r := r.(type) {
+	case *tarStream:
+		releaseStream(r.dec)
+	case releaser:
+		r.release()
+	}
 }
 
 // nestedArchive tells whether a file's content is an archive to open: a
@@ -172,7 +199,8 @@ func (w *walker) nestedArchive(data []byte, path string) (bool, error) {
 	case isUstar(data):
 		return true, nil
 	case sniffCompression(data) != compNone:
-		_, isTar, err := w.openTarStream(data, sniffCompression(data), path)
+		stream, isTar, err := w.openTarStream(data, sniffCompression(data), path)
+		releaseStream(stream)
 		if Class(err) == ErrTooLarge {
 			return false, inFile(err, path)
 		}
@@ -201,6 +229,7 @@ func (w *walker) walkNested(data []byte, prefix string, depth int) error {
 	}
 	c := sniffCompression(data)
 	stream, isTar, err := w.openTarStream(data, c, prefix[:len(prefix)-1])
+	defer releaseStream(stream)
 	switch {
 	case err != nil && Class(err) != nil:
 		return err
@@ -247,35 +276,60 @@ func (w *walker) admit(path string, size, compressed int64) error {
 func (w *walker) buffer(depth int, n int64) []byte {
 	for len(w.bufs) <= depth {
 		w.bufs = append(w.bufs, nil)
+		w.large = append(w.large, largeBuffer{})
 	}
 	w.releaseLarge(depth) // the previous file of this depth is done
 	b := w.bufs[depth]
-	if int64(cap(b)) < n {
-		b = make([]byte, n)
-		// Keep only modest buffers for reuse: one huge file should not pin
-		// its size for the rest of the walk.
-		if n <= retainedBuffer {
-			w.bufs[depth] = b
-		} else if w.budget != nil && w.budget.TryAcquire(n) {
-			for len(w.held) <= depth {
-				w.held = append(w.held, 0)
-			}
-			w.held[depth] = n
-		}
+	if int64(cap(b)) >= n {
+		return b[:n]
 	}
-	return b[:n]
+	if n <= retainedBuffer {
+		b = make([]byte, n)
+		w.bufs[depth] = b
+		return b
+	}
+	// One huge file should not pin its size for the rest of the walk, nor
+	// linger on the heap until a collection: it is mapped outside the heap
+	// and unmapped when the next file of its depth starts or the walk ends.
+	lb := &w.large[depth]
+	var err error
+	if lb.buf, err = membuf.Alloc(int(n)); err == nil {
+		lb.mapped = true
+	} else {
+		lb.buf = make([]byte, n) // the heap may still have room
+	}
+	if w.budget != nil && w.budget.TryAcquire(n) {
+		lb.held = n
+	}
+	return lb.buf
 }
 
-// releaseLarge returns the large buffer of depth to the budget.
+// largeBuffer is a file buffer of more than retainedBuffer bytes.
+type largeBuffer struct {
+	buf    []byte
+	mapped bool  // buf is from membuf.Alloc, not the heap (mapping failed)
+	held   int64 // bytes taken from the budget for it
+}
+
+// releaseLarge frees the large buffer of depth and returns it to the
+// budget. Nothing may use the buffer afterwards: the visitor is done with
+// the file (Visitor's contract) and nested walks of it have ended.
 func (w *walker) releaseLarge(depth int) {
-	if depth < len(w.held) && w.held[depth] > 0 {
-		w.budget.Release(w.held[depth])
-		w.held[depth] = 0
+	if depth >= len(w.large) {
+		return
 	}
+	lb := &w.large[depth]
+	if lb.held > 0 {
+		w.budget.Release(lb.held)
+	}
+	if lb.mapped {
+		membuf.Free(lb.buf)
+	}
+	*lb = largeBuffer{}
 }
 
 func (w *walker) releaseAll() {
-	for d := range w.held {
+	for d := range w.large {
 		w.releaseLarge(d)
 	}
 }

@@ -60,6 +60,9 @@ func fuzzCheck(t *testing.T, data []byte) {
 	if files > lim.MaxFiles || fl.Files > lim.MaxFiles+1 {
 		t.Fatalf("visited %d files, counted %d, limit %d", files, fl.Files, lim.MaxFiles)
 	}
+	if fxDiff != nil {
+		fxDiff(t, data, lim)
+	}
 }
 
 // fuzzGzip compresses without failing the fuzz run.

@@ -458,9 +458,18 @@ type fxVisit struct {
 	Links   []string
 }
 
+// fxDiff, when set (by inflate_isal_test.go in a build with the tag
+// isal), flattens and scans data through both inflate paths and fails tb
+// unless the results agree. fxFlatten has it run when the test ends, out
+// of the way of the test's own measurements; fuzzCheck runs it directly.
+var fxDiff func(tb testing.TB, data []byte, lim Limits)
+
 // fxFlatten flattens data and records every visit, copying the data.
 func fxFlatten(tb testing.TB, data []byte, lim Limits) ([]fxVisit, Flattened, error) {
 	tb.Helper()
+	if fxDiff != nil {
+		tb.Cleanup(func() { fxDiff(tb, data, lim) })
+	}
 	var got []fxVisit
 	fl, err := Flatten(context.Background(), data, lim, func(f *File) error {
 		if int64(len(f.Data)) > lim.MaxFileSize {

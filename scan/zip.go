@@ -31,16 +31,18 @@ func (w *walker) walkZip(data []byte, prefix string, depth int) error {
 	if n, ok := zipDeclaredEntries(data); ok && n > uint64(w.lim.MaxFiles-w.files) {
 		return tooLarge("zip "+display(strings.TrimSuffix(prefix, "/"))+" declares entries", int64(min(n, math.MaxInt64)), w.lim.MaxFiles-w.files)
 	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	src := bytes.NewReader(data)
+	zr, err := zip.NewReader(src, int64(len(data)))
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return classed(ErrMalformed, "%v", err)
 	}
-	zr.RegisterDecompressor(zipDeflate, newInflater)
-	zr.RegisterDecompressor(zipBzip2, newBzip2)
-	zr.RegisterDecompressor(zipXz, newXz)
-	if err := checkZipLayout(data, zr.File); err != nil {
+	byData, err := checkZipLayout(data, zr.File)
+	if err != nil {
 		return err
 	}
+	zr.RegisterDecompressor(zipDeflate, zipInflater(data, src, byData, w.lim))
+	zr.RegisterDecompressor(zipBzip2, newBzip2)
+	zr.RegisterDecompressor(zipXz, newXz)
 	for _, f := range zr.File {
 		name := prefix + f.Name
 		if strings.HasSuffix(f.Name, "/") && f.UncompressedSize64 == 0 && f.CompressedSize64 == 0 {
@@ -158,8 +160,9 @@ func zipDeclaredEntries(data []byte) (uint64, bool) {
 // record list nothing while pip-compatible tools may still find the files;
 // any local header that no directory entry points to is such a hidden file.
 // Overlapping entries (many directory entries sharing one member's data)
-// are the classic zip bomb.
-func checkZipLayout(data []byte, files []*zip.File) error {
+// are the classic zip bomb. It returns the entries by the offset of their
+// data.
+func checkZipLayout(data []byte, files []*zip.File) (map[int64]*zip.File, error) {
 	type span struct {
 		start, end int64
 		f          *zip.File
@@ -169,11 +172,11 @@ func checkZipLayout(data []byte, files []*zip.File) error {
 	for _, f := range files {
 		off, err := f.DataOffset()
 		if err != nil {
-			return classed(ErrMalformed, "zip: local header of %s: %v", display(f.Name), err)
+			return nil, classed(ErrMalformed, "zip: local header of %s: %v", display(f.Name), err)
 		}
 		end := off + int64(min(f.CompressedSize64, math.MaxInt64/2))
 		if end > int64(len(data)) {
-			return classed(ErrMalformed, "zip: data of %s runs past the end of the archive", display(f.Name))
+			return nil, classed(ErrMalformed, "zip: data of %s runs past the end of the archive", display(f.Name))
 		}
 		spans = append(spans, span{off, end, f})
 		byData[off] = f
@@ -181,7 +184,7 @@ func checkZipLayout(data []byte, files []*zip.File) error {
 	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
 	for i := 1; i < len(spans); i++ {
 		if spans[i].start < spans[i-1].end {
-			return classed(ErrMalformed, "zip: entries %s and %s overlap", display(spans[i-1].f.Name), display(spans[i].f.Name))
+			return nil, classed(ErrMalformed, "zip: entries %s and %s overlap", display(spans[i-1].f.Name), display(spans[i].f.Name))
 		}
 	}
 
@@ -199,7 +202,7 @@ func checkZipLayout(data []byte, files []*zip.File) error {
 			if dataOff <= int64(len(data)) {
 				name = string(data[pos+30 : pos+30+nameLen])
 			}
-			return classed(ErrMalformed, "zip: local entry %s at offset %d is missing from the central directory", display(name), pos)
+			return nil, classed(ErrMalformed, "zip: local entry %s at offset %d is missing from the central directory", display(name), pos)
 		}
 		next := dataOff + int64(f.CompressedSize64)
 		if flags&0x8 != 0 {
@@ -210,7 +213,7 @@ func checkZipLayout(data []byte, files []*zip.File) error {
 		}
 		pos = next
 	}
-	return nil
+	return byData, nil
 }
 
 // skipDataDescriptor returns the offset after the data descriptor that

@@ -6,7 +6,7 @@
 //	dragonfly check                    check the configuration against the mainframe
 //	dragonfly rules check DIR          check a rules folder before it goes live
 //	dragonfly config                   print the configuration variables
-//	dragonfly version                  print the version and libyara's
+//	dragonfly version                  print the version, libyara's and the inflate path
 package main
 
 import (
@@ -47,7 +47,8 @@ Commands:
           Compile a rules folder as the mainframe would, lint its metadata, rank rules by cost.
   healthcheck
           Exit 0 when the worker on DRAGONFLY_HTTP_ADDR answers /healthz (for HEALTHCHECK).
-  version Print the version and the libyara version it was built with.
+  version Print the version, the libyara version it was built with, and its inflate path
+          (isa-l when built with the tag isal, else go).
 
 Run "dragonfly COMMAND --help" for a command's flags.
 `
@@ -71,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "rules":
 		return rulesCommand(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintf(stdout, "dragonfly %s (libyara %s)\n", buildVersion(), scan.LibyaraVersion)
+		fmt.Fprintf(stdout, "dragonfly %s (libyara %s, inflate %s)\n", buildVersion(), scan.LibyaraVersion, scan.InflateImpl)
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

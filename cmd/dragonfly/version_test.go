@@ -1,0 +1,20 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/vipyrsec/dragonfly-client-go/scan"
+)
+
+// TestVersionNamesTheInflatePath: "inflate go" in a plain build, "inflate
+// isa-l 2.30.0" (the headers' version) with the tag isal.
+func TestVersionNamesTheInflatePath(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != exitOK || !strings.HasSuffix(out, ", inflate "+scan.InflateImpl+")\n") {
+		t.Fatalf("%d %q", code, out)
+	}
+	if scan.InflateImpl != "go" && !strings.HasPrefix(scan.InflateImpl, "isa-l ") {
+		t.Errorf("InflateImpl %q", scan.InflateImpl)
+	}
+}
