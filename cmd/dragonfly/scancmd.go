@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -224,7 +226,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(next)
-		for i := range targets {
+		for _, i := range dispatchOrder(targets) {
 			select {
 			case next <- i:
 			case <-ctx.Done():
@@ -256,6 +258,27 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 			zap.Int64("evictions", st.Evictions), zap.Int("entries", st.Entries), zap.Int64("bytes", st.Bytes))
 	}
 	return results, err
+}
+
+// dispatchOrder returns the order in which to hand targets to the
+// scanners: URLs first as given (their size is unknown and downloads
+// overlap scanning), then local files largest first, so that a large
+// distribution does not start last and leave the other threads idle while
+// it finishes. The report keeps the targets' own order.
+func dispatchOrder(targets []string) []int {
+	order := make([]int, len(targets))
+	size := make([]int64, len(targets))
+	for i, t := range targets {
+		order[i] = i
+		size[i] = math.MaxInt64
+		if !isURL(t) {
+			if st, err := os.Stat(t); err == nil {
+				size[i] = st.Size()
+			}
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool { return size[order[a]] > size[order[b]] })
+	return order
 }
 
 // scanTarget fetches and scans one target; a target that cannot be

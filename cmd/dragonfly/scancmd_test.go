@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -351,4 +352,20 @@ func TestReadFileSizesAndPipes(t *testing.T) {
 		t.Fatalf("pipe: %q %v", got, err)
 	}
 	free()
+}
+
+func TestDispatchOrderIsLargestFirstAfterURLs(t *testing.T) {
+	dir := t.TempDir()
+	var targets []string
+	for _, n := range []int{5, 50, 0, 500} {
+		p := filepath.Join(dir, fmt.Sprintf("f%d", n))
+		os.WriteFile(p, make([]byte, n), 0o644)
+		targets = append(targets, p)
+	}
+	targets = append(targets, "https://example.invalid/a.whl", filepath.Join(dir, "missing"), "https://example.invalid/b.whl")
+	// URLs and files that cannot be read (their error is reported in
+	// order) come first, as given; then the sizes 500, 50, 5, 0.
+	if got, want := dispatchOrder(targets), []int{4, 5, 6, 3, 1, 0, 2}; !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
 }
