@@ -81,8 +81,10 @@ type Budget interface {
 
 // retainedBuffer is the largest file buffer a walk keeps for reuse; larger
 // ones are mapped per file outside the Go heap (membuf) and taken from the
-// Budget.
-const retainedBuffer = 16 << 20
+// Budget. Measured on the dfbench corpus with 2 threads: 16 MiB peaked at
+// 270-300 MB RSS, 4 MiB at 255-263 MB in the same time, 1 MiB at 251-259
+// MB but about 5% slower (a mapping per mid-sized file).
+const retainedBuffer = 4 << 20
 
 type walker struct {
 	ctx      context.Context
