@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
+	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
 var (
@@ -40,7 +42,11 @@ func binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "dragonfly")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if strings.HasPrefix(scan.InflateImpl, "isa-l") {
+			args = append(args, "-tags", "isal") // the binary as the test was built
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			binErr = errors.New(string(out))
 		}
