@@ -7,8 +7,8 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -183,8 +183,19 @@ func runDaemonUntilDone(b *testing.B, s *apitest.Server, env ...string) (time.Du
 // through "dragonfly run" against the fake mainframe over loopback and
 // through "dragonfly scan" from disk, both on two threads with the built-in
 // rules.
+//
+// DRAGONFLY_BENCH_CORPUS names a folder of distributions to use instead,
+// such as the dfbench corpus (/tmp/dfbench/corpus after scripts/bench/run):
+// each release (name and version from the file names) becomes one job, and
+// MB/s counts the expanded bytes the scan reports.
 func BenchmarkDaemonVersusScan(b *testing.B) {
-	releases, expanded := pythonCorpus(b)
+	var releases [][]benchDist
+	var expanded int64
+	if dir := os.Getenv("DRAGONFLY_BENCH_CORPUS"); dir != "" {
+		releases = folderCorpus(b, dir)
+	} else {
+		releases, expanded = pythonCorpus(b)
+	}
 	dir := b.TempDir()
 	var dists, compressed int64
 	for _, r := range releases {
@@ -203,7 +214,8 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 		scanCmd := exec.Command(bin, "scan", "--threads", "2", "--format", "json", dir)
 		scanCmd.Dir = b.TempDir()
 		scanCmd.Env = []string{"DRAGONFLY_LOG_LEVEL=warn"}
-		scanCmd.Stdout = io.Discard
+		var report bytes.Buffer
+		scanCmd.Stdout = &report
 		if err := scanCmd.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -213,6 +225,9 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 		}
 		scanTime := time.Since(start)
 		scanRSS := rss() // the last sample before the exit
+		if expanded == 0 {
+			expanded = expandedOf(b, report.Bytes())
+		}
 
 		s := apitest.New(b, apitest.Options{})
 		s.SetRules(hash, builtin.Sources())
@@ -221,7 +236,8 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 			for _, d := range r {
 				urls = append(urls, s.AddFile(d.name, d.data))
 			}
-			s.AddJob(strings.TrimSuffix(r[0].name, "-1.0.tar.gz"), "1.0", urls...)
+			name, version, _ := scan.ParseDistName(r[0].name)
+			s.AddJob(name, version, urls...)
 		}
 		runTime, runRSS, runPS := runDaemonUntilDone(b, s, "DRAGONFLY_THREADS=2")
 		s.AssertOneStoredResultPerJob(b)
@@ -237,6 +253,61 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 		b.ReportMetric(float64(scanRSS)/1e6, "scan-peakRSS-MB")
 		b.ReportMetric(float64(runRSS)/1e6, "run-peakRSS-MB")
 	}
+}
+
+// folderCorpus reads the distributions of dir as releases, grouped by the
+// name and version of their file names.
+func folderCorpus(b *testing.B, dir string) [][]benchDist {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	byRelease := map[string]int{}
+	var releases [][]benchDist
+	for _, e := range entries {
+		name, version, ok := scan.ParseDistName(e.Name())
+		if !ok || !scan.HasDistSuffix(e.Name()) {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		key := name + " " + version
+		i, seen := byRelease[key]
+		if !seen {
+			i = len(releases)
+			byRelease[key] = i
+			releases = append(releases, nil)
+		}
+		releases[i] = append(releases[i], benchDist{e.Name(), data})
+	}
+	if len(releases) == 0 {
+		b.Skipf("no distributions in %s", dir)
+	}
+	return releases
+}
+
+// expandedOf sums the expanded bytes of a dragonfly scan --format json
+// report.
+func expandedOf(b *testing.B, report []byte) int64 {
+	var rep struct {
+		Packages []struct {
+			Distributions []struct {
+				BytesExpanded int64 `json:"bytes_expanded"`
+			}
+		}
+	}
+	if err := json.Unmarshal(report, &rep); err != nil {
+		b.Fatalf("scan report: %v", err)
+	}
+	var n int64
+	for _, p := range rep.Packages {
+		for _, d := range p.Distributions {
+			n += d.BytesExpanded
+		}
+	}
+	return n
 }
 
 // BenchmarkDaemonFlood feeds the daemon distributions of the maximum size
