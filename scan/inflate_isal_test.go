@@ -205,6 +205,16 @@ func diffGzipReaders(t *testing.T, data []byte) {
 		}
 		cOut, cErr := readAll(r, sizes...)
 		releaseStream(r)
+		if cErr == gErr && cErr == "<broken deflate data>" && len(cOut) > len(gOut) &&
+			len(cOut)-len(gOut) <= 32<<10 && bytes.HasPrefix(cOut, gOut) {
+			// Known divergence: on corrupt data klauspost drops what it
+			// decoded since its last flush into the window, while ISA-L
+			// has handed those bytes over already (found by this fuzz
+			// target: 131072 bytes against 131071). The bytes are the
+			// same and the stream fails the same way; what differs is
+			// how much of it was read before the failure.
+			continue
+		}
 		if cErr != gErr || !bytes.Equal(cOut, gOut) {
 			t.Fatalf("reads of %v: isal %d bytes, %s; go %d bytes, %s", sizes, len(cOut), cErr, len(gOut), gErr)
 		}
