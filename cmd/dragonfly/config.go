@@ -19,13 +19,13 @@ type scanConfig struct {
 	// Threads is the number of distributions scanned at once; 0 means one
 	// per CPU available to the process (Go honours a container's limit).
 	Threads int `env:"DRAGONFLY_THREADS" envDefault:"0"`
-	logConfig
+	LogConfig
 	Limits scan.Limits `envPrefix:""`
 	Speed  scan.Speed  `envPrefix:""`
 }
 
-// logConfig is the logging part of every command's configuration.
-type logConfig struct {
+// LogConfig is the logging part of every command's configuration.
+type LogConfig struct {
 	LogLevel  string `env:"DRAGONFLY_LOG_LEVEL" envDefault:"info" doc:"debug, info, warn or error"`
 	LogFormat string `env:"DRAGONFLY_LOG_FORMAT" envDefault:"auto" doc:"auto (console on a terminal, else JSON), json or console"`
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -115,5 +116,42 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if _, err := healthzURL(""); err == nil {
 		t.Error("an empty address was accepted")
+	}
+}
+
+// TestLoggingIsConfigurable guards against settings the environment parser
+// skips without a word: it only sets fields it can reach, so an unexported
+// embedded struct made DRAGONFLY_LOG_LEVEL a no-op in both commands.
+func TestLoggingIsConfigurable(t *testing.T) {
+	environ := map[string]string{"DRAGONFLY_AUTH_MODE": "none", "DRAGONFLY_LOG_LEVEL": "debug", "DRAGONFLY_LOG_FORMAT": "console"}
+	rc, err := loadRunConfig(environ)
+	if err != nil || rc.LogLevel != "debug" || rc.LogFormat != "console" {
+		t.Errorf("dragonfly run: level %q, format %q, %v", rc.LogLevel, rc.LogFormat, err)
+	}
+	sc, err := loadScanConfig(environ)
+	if err != nil || sc.LogLevel != "debug" || sc.LogFormat != "console" {
+		t.Errorf("dragonfly scan: level %q, format %q, %v", sc.LogLevel, sc.LogFormat, err)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeOf(runConfig{}), reflect.TypeOf(scanConfig{})} {
+		assertSettable(t, typ)
+	}
+}
+
+// assertSettable fails on a field of a configuration struct that carries
+// settings but that the environment parser cannot set.
+func assertSettable(t *testing.T, typ reflect.Type) {
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		_, hasEnv := f.Tag.Lookup("env")
+		sub := f.Type
+		if sub.Kind() == reflect.Pointer {
+			sub = sub.Elem()
+		}
+		if !f.IsExported() && (hasEnv || sub.Kind() == reflect.Struct) {
+			t.Errorf("%s.%s is unexported: its variables would be ignored", typ, f.Name)
+		}
+		if sub.Kind() == reflect.Struct && sub.PkgPath() != "time" {
+			assertSettable(t, sub)
+		}
 	}
 }

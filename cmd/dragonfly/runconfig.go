@@ -24,7 +24,7 @@ type runConfig struct {
 	Pipeline pipeline.Config
 	Limits   scan.Limits
 	Speed    scan.Speed
-	logConfig
+	LogConfig
 	HTTPAddr string `env:"DRAGONFLY_HTTP_ADDR" envDefault:":8080" doc:"address serving /metrics, /healthz and /readyz; empty turns them off"`
 }
 
