@@ -232,7 +232,7 @@ func BenchmarkCacheCost(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, size := range []int{0, 64, 256, 1 << 10, 4 << 10, 16 << 10} {
 		data := pythonish(rng, size)
-		py := s.planFor("pkg/mod.py", len(data))
+		py := s.planFor("pkg/mod.py")
 		c := NewCache(0)
 		c.minSize = 0
 		k := cacheKey{sum: sha256.Sum256(data), rules: s.m.rs.hash}

@@ -21,12 +21,18 @@ import (
 // wherever it reappears. With rule plans, an entry also records which rules
 // it is exact for, and serves only files that need no other rule.
 //
+// It also remembers, for zip members it has seen, which file their
+// compressed bytes expand to (see memberKey): a member identical to one
+// already matched is then neither inflated, hashed nor matched again.
+//
 // The cache is bounded in bytes (an estimate of its memory: a fixed cost per
 // entry plus its rule indices) and evicts the least recently used entries.
 type Cache struct {
 	shards    [cacheShards]cacheShard
 	hits      atomic.Int64
 	misses    atomic.Int64
+	memberHit atomic.Int64
+	memberMis atomic.Int64
 	evictions atomic.Int64
 	maxBytes  int64
 	minSize   int // CacheMinFileSize; tests lower it
@@ -51,7 +57,7 @@ const (
 	cacheShards = 16
 	// cacheEntryCost is what an entry costs beyond its indices: the entry
 	// itself (key, rules hash header, list links, slices) and its map slot.
-	cacheEntryCost = 192
+	cacheEntryCost = 224
 )
 
 type cacheShard struct {
@@ -61,13 +67,16 @@ type cacheShard struct {
 	bytes      int64
 }
 
+// cacheKey is the key of a file's matches, or, with rules empty, the
+// memberKey of a zip member whose expanded file's SHA-256 the entry holds.
 type cacheKey struct {
 	sum   [sha256.Size]byte
-	rules string // RuleSet.Hash()
+	rules string // RuleSet.Hash(); "" for a member
 }
 
 type cacheEntry struct {
 	key    cacheKey
+	file   [sha256.Size]byte // a member's expanded file
 	nrules int      // the rule set's size: indices are checked against it
 	idx    []int32  // rules that matched, ascending, before filetype
 	cov    ruleBits // rules idx is exact for; nil: every rule
@@ -80,6 +89,9 @@ type cacheEntry struct {
 // CacheStats counts a cache's lookups since it was made.
 type CacheStats struct {
 	Hits, Misses, Evictions int64
+	// MemberHits counts zip members whose expanded file was known from an
+	// identical member; MemberMisses, deflated members that were not.
+	MemberHits, MemberMisses int64
 	Entries                 int
 	Bytes, MaxBytes         int64
 }
@@ -99,7 +111,8 @@ func NewCache(maxBytes int64) *Cache {
 
 // Stats returns the cache's counters.
 func (c *Cache) Stats() CacheStats {
-	st := CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(), MaxBytes: c.maxBytes}
+	st := CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(), MaxBytes: c.maxBytes,
+		MemberHits: c.memberHit.Load(), MemberMisses: c.memberMis.Load()}
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
@@ -117,19 +130,62 @@ func (c *Cache) shard(k *cacheKey) *cacheShard {
 // get appends the cached matches of k to dst when an entry exact for the
 // rules of need exists.
 func (c *Cache) get(k *cacheKey, nrules int, need ruleBits, dst []int32) ([]int32, bool) {
+	dst, ok := c.lookup(k, nrules, need, dst)
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return dst, ok
+}
+
+// lookup is get without counting.
+func (c *Cache) lookup(k *cacheKey, nrules int, need ruleBits, dst []int32) ([]int32, bool) {
 	sh := c.shard(k)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	e := sh.m[*k]
 	if e == nil || e.nrules != nrules || !covers(e.cov, need) {
-		sh.mu.Unlock()
-		c.misses.Add(1)
 		return dst, false
 	}
 	sh.toFront(e)
-	dst = append(dst, e.idx...)
+	return append(dst, e.idx...), true
+}
+
+// memberFile returns the SHA-256 of the file the member k expands to, when
+// an identical member was seen.
+func (c *Cache) memberFile(k *memberKey) ([sha256.Size]byte, bool) {
+	ck := cacheKey{sum: *k}
+	sh := c.shard(&ck)
+	sh.mu.Lock()
+	e := sh.m[ck]
+	if e == nil {
+		sh.mu.Unlock()
+		c.memberMis.Add(1)
+		return [sha256.Size]byte{}, false
+	}
+	sh.toFront(e)
+	sum := e.file
 	sh.mu.Unlock()
-	c.hits.Add(1)
-	return dst, true
+	c.memberHit.Add(1)
+	return sum, true
+}
+
+// putMember records that the member k expands to the file of SHA-256 sum.
+func (c *Cache) putMember(k *memberKey, sum *[sha256.Size]byte) {
+	ck := cacheKey{sum: *k}
+	sh := c.shard(&ck)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.m[ck]; e != nil {
+		sh.toFront(e)
+		return
+	}
+	e := &cacheEntry{key: ck, file: *sum, size: cacheEntryCost}
+	sh.m[ck] = e
+	sh.pushFront(e)
+	sh.bytes += e.size
+	c.evict(sh, e)
 }
 
 // put records idx, the matches of a successful scan that are exact for the
@@ -248,17 +304,26 @@ func (sh *cacheShard) toFront(e *cacheEntry) {
 // record what they matched (see [Cache]); nil, the default, turns it off.
 func (s *Scanner) SetCache(c *Cache) { s.cache = c }
 
-// match matches data with the plan's matcher, through the cache when the
-// scanner has one.
-func (s *Scanner) match(sp *scanPlan, data []byte, dst []int32) ([]int32, error) {
-	if sp.m == nil {
-		return dst, nil // no rule can count: nothing to match
-	}
+// match matches the file's data with the plan's matcher, through the cache
+// when the scanner has one.
+func (s *Scanner) match(sp *scanPlan, f *File, dst []int32) ([]int32, error) {
+	data := f.Data
 	if s.cache == nil || len(data) < s.cache.minSize {
-		return sp.m.Match(data, dst)
+		if sp.m == nil {
+			return dst, nil // no rule can count: nothing to match
+		}
+		dst, err := sp.m.Match(data, dst)
+		return dst, s.checkLimit(f.Path, err)
 	}
 	rs := s.m.rs
 	k := cacheKey{sum: sha256.Sum256(data), rules: rs.hash}
+	if f.member != nil && !f.Archive {
+		// Whatever the matching gives, the member expands to these bytes.
+		s.cache.putMember(f.member, &k.sum)
+	}
+	if sp.m == nil {
+		return dst, nil
+	}
 	if out, ok := s.cache.get(&k, len(rs.rules), sp.need, dst); ok {
 		return out, nil
 	}
@@ -267,5 +332,26 @@ func (s *Scanner) match(sp *scanPlan, data []byte, dst []int32) ([]int32, error)
 	if err == nil {
 		s.cache.put(&k, len(rs.rules), dst[n:], sp.need)
 	}
-	return dst, err
+	return dst, s.checkLimit(f.Path, err)
+}
+
+// knownMember serves a zip member from the cache without inflating it (see
+// memberLookup): when an identical member expanded to a file whose matches
+// for the plan of path are cached, it appends them to dst.
+func (s *Scanner) knownMember(sp *scanPlan, k *memberKey, dst []int32) ([]int32, bool) {
+	sum, ok := s.cache.memberFile(k)
+	if !ok {
+		return dst, false
+	}
+	if sp.m == nil {
+		return dst, true // no rule can count, and the file is no archive
+	}
+	// A miss is not counted here: the file is then inflated and looked up
+	// again.
+	rs := s.m.rs
+	dst, ok = s.cache.lookup(&cacheKey{sum: sum, rules: rs.hash}, len(rs.rules), sp.need, dst)
+	if ok {
+		s.cache.hits.Add(1)
+	}
+	return dst, ok
 }

@@ -76,6 +76,9 @@ type Scanner struct {
 	raw    map[string][]int32  // path -> rules that matched, before filetype: links count them again
 	cov    map[string]ruleBits // path -> the rules raw is exact for, when not every rule
 	counts map[int32]bool
+	// path -> a match-limit failure the file did not fail for (see
+	// scopeLimit); a link to the file under another name may
+	limited map[string]*limitError
 }
 
 // NewScanner returns a scanner over rs with the given limits.
@@ -88,7 +91,7 @@ func NewScanner(rs *RuleSet, lim Limits) (*Scanner, error) {
 		return nil, err
 	}
 	return &Scanner{m: m, lim: lim, whole: scanPlan{m: m}, plans: map[uint64]*scanPlan{},
-		raw: map[string][]int32{}, cov: map[string]ruleBits{}, counts: map[int32]bool{}}, nil
+		raw: map[string][]int32{}, cov: map[string]ruleBits{}, counts: map[int32]bool{}, limited: map[string]*limitError{}}, nil
 }
 
 // SetBudget makes the scanner take its large file buffers from b (see
@@ -103,6 +106,23 @@ func (s *Scanner) Close() {
 
 // RuleSet returns the rule set the scanner matches with.
 func (s *Scanner) RuleSet() *RuleSet { return s.m.RuleSet() }
+
+// checkLimit passes err on, except a match-limit failure of the file at
+// path only on rules that cannot count for it (see scopeLimit): the file
+// then succeeds, and the failure is kept for links to it.
+func (s *Scanner) checkLimit(path string, err error) error {
+	var le *limitError
+	if !errors.As(err, &le) {
+		return err
+	}
+	if kept := s.scopeLimit(path, le); kept != nil {
+		return kept
+	}
+	if s.limited[path] == nil {
+		s.limited[path] = le
+	}
+	return nil
+}
 
 // Scan flattens data, the bytes of the distribution at target, and matches
 // every file. It never panics on hostile input: a panic in a reader is
@@ -125,6 +145,7 @@ func (s *Scanner) scan(ctx context.Context, target string, data []byte, plans bo
 	clear(s.raw)
 	clear(s.cov)
 	clear(s.counts)
+	clear(s.limited)
 	s.plansOn = plans
 
 	record := func(path string, matched []int32) {
@@ -146,8 +167,25 @@ func (s *Scanner) scan(ctx context.Context, target string, data []byte, plans bo
 			s.counts[i] = true
 		}
 	}
+	// matched books the matches of the file at path, made with plan sp.
+	matched := func(path string, sp *scanPlan, idx []int32) {
+		if sp.need != nil {
+			s.cov[path] = sp.need
+		}
+		if len(idx) > 0 {
+			s.raw[path] = append(s.raw[path], idx...)
+		}
+		record(path, idx)
+	}
 	visit := func(f *File) error {
 		if f.LinkTargets != nil {
+			for _, t := range f.LinkTargets {
+				if le := s.limited[t]; le != nil {
+					if le = s.scopeLimit(f.Path, le); le != nil {
+						return inFile(le, f.Path)
+					}
+				}
+			}
 			if !s.linkCovered(f) {
 				return errNeedWholeRules
 			}
@@ -158,20 +196,25 @@ func (s *Scanner) scan(ctx context.Context, target string, data []byte, plans bo
 			record(f.Path, union)
 			return nil
 		}
-		sp := s.planFor(f.Path, len(f.Data))
-		if sp.need != nil {
-			s.cov[f.Path] = sp.need
-		}
+		sp := s.planFor(f.Path)
 		var err error
-		s.idx, err = s.match(sp, f.Data, s.idx[:0])
-		if len(s.idx) > 0 {
-			s.raw[f.Path] = append(s.raw[f.Path], s.idx...)
-		}
-		record(f.Path, s.idx)
+		s.idx, err = s.match(sp, f, s.idx[:0])
+		matched(f.Path, sp, s.idx)
 		if err != nil {
 			return inFile(err, f.Path)
 		}
 		return nil
+	}
+	var members *memberLookup
+	if s.cache != nil {
+		members = &memberLookup{min: int64(s.cache.minSize), known: func(path string, size int64, k *memberKey) bool {
+			sp := s.planFor(path)
+			var ok bool
+			if s.idx, ok = s.knownMember(sp, k, s.idx[:0]); ok {
+				matched(path, sp, s.idx)
+			}
+			return ok
+		}}
 	}
 
 	defer func() {
@@ -184,7 +227,7 @@ func (s *Scanner) scan(ctx context.Context, target string, data []byte, plans bo
 		}
 		sort.Slice(res.Rules, func(a, b int) bool { return res.Rules[a].Name < res.Rules[b].Name })
 	}()
-	fl, err := flatten(ctx, data, s.lim, visit, s.budget)
+	fl, err := flatten(ctx, data, s.lim, visit, members, s.budget)
 	if errors.Is(err, errNeedWholeRules) {
 		return res, true
 	}

@@ -32,6 +32,10 @@ type File struct {
 	// is nil; the targets' matches count under the link's own name, because
 	// pip installs the link under that name.
 	LinkTargets []string
+
+	// member identifies the compressed zip member Data was inflated from,
+	// when the walk has a knownFunc (see memberKey); nil otherwise.
+	member *memberKey
 }
 
 // Note records something odd that did not fail the distribution, such as a
@@ -59,11 +63,24 @@ type Flattened struct {
 // is classed (see [Class]); Flattened is filled in as far as the walk got,
 // so that a failure still reports what it saw.
 func Flatten(ctx context.Context, data []byte, lim Limits, visit Visitor) (Flattened, error) {
-	return flatten(ctx, data, lim, visit, nil)
+	return flatten(ctx, data, lim, visit, nil, nil)
 }
 
-func flatten(ctx context.Context, data []byte, lim Limits, visit Visitor, budget Budget) (Flattened, error) {
-	w := &walker{ctx: ctx, lim: lim, visit: visit, total: int64(len(data)), budget: budget}
+// memberLookup lets a visitor skip zip members it has seen: before a
+// deflated member of at least min bytes is inflated, known is asked whether
+// the file it expands to is already known (an identical member was visited
+// before, see memberKey). When known returns true it has accounted for the
+// file as a visit of path, and the member is neither inflated nor visited.
+// The admission checks (sizes, counts, ratios) have passed by then. The
+// visitor learns the key of a member at its visit (File.member) and must
+// answer true only for a member whose file was no archive.
+type memberLookup struct {
+	min   int64
+	known func(path string, size int64, key *memberKey) bool
+}
+
+func flatten(ctx context.Context, data []byte, lim Limits, visit Visitor, members *memberLookup, budget Budget) (Flattened, error) {
+	w := &walker{ctx: ctx, lim: lim, visit: visit, members: members, total: int64(len(data)), budget: budget}
 	defer w.releaseAll()
 	err := w.top(data)
 	return Flattened{Format: w.format, BytesExpanded: w.expanded, Files: w.files, Notes: w.notes}, err
@@ -90,7 +107,8 @@ type walker struct {
 	ctx      context.Context
 	lim      Limits
 	visit    Visitor
-	total    int64 // bytes of the distribution, for the overall ratio
+	members  *memberLookup // nil: every member is inflated and visited
+	total    int64         // bytes of the distribution, for the overall ratio
 	format   Format
 	expanded int64
 	files    int64
@@ -362,8 +380,8 @@ func readExact(r io.Reader, buf []byte) error {
 // file visits one file's content and, when it is a nested archive, walks
 // into it. A nested archive that fails to open is a note; budgets, depth
 // and failures of the visitor fail the distribution.
-func (w *walker) file(path string, data []byte, depth int) error {
-	f := &File{Path: path, Data: data, Depth: depth}
+func (w *walker) file(path string, data []byte, depth int, member *memberKey) error {
+	f := &File{Path: path, Data: data, Depth: depth, member: member}
 	var err error
 	if f.Archive, err = w.nestedArchive(data, path); err != nil {
 		return err

@@ -34,14 +34,14 @@ static int df_load_rules(const unsigned char* data, size_t len, YR_RULES** rules
 }
 
 // df_state collects the outcome of one scan without calling back into Go:
-// the indices of the matching rules and the first string that hit libyara's
-// per-string match limit.
+// the indices of the matching rules and, per rule, whether one of its
+// strings hit libyara's per-string match limit.
 typedef struct {
 	uint32_t* matched;
 	uint32_t nmatched;
 	uint32_t cap;
 	int too_many;
-	uint32_t too_many_rule;
+	uint8_t* limited;
 } df_state;
 
 static int df_callback(YR_SCAN_CONTEXT* ctx, int message, void* message_data, void* user_data) {
@@ -60,9 +60,9 @@ static int df_callback(YR_SCAN_CONTEXT* ctx, int message, void* message_data, vo
 		// use it may now be wrong, so the file fails. Keep scanning for the
 		// partial findings the failure reason reports.
 		YR_STRING* s = (YR_STRING*)message_data;
-		if (!st->too_many) {
-			st->too_many = 1;
-			st->too_many_rule = s->rule_idx;
+		st->too_many = 1;
+		if (s->rule_idx < st->cap) {
+			st->limited[s->rule_idx] = 1;
 		}
 		break;
 	}
@@ -82,6 +82,9 @@ static int df_new_scanner(YR_RULES* rules, df_state* st, int timeout, YR_SCANNER
 
 static int df_scan(YR_SCANNER* sc, df_state* st, const uint8_t* buf, size_t len) {
 	static const uint8_t empty[1] = {0};
+	if (st->too_many) {
+		memset(st->limited, 0, st->cap);
+	}
 	st->nmatched = 0;
 	st->too_many = 0;
 	return yr_scanner_scan_mem(sc, len ? buf : empty, len);
@@ -92,6 +95,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -169,6 +173,7 @@ func (rs *RuleSet) newMatcher(p *rulePlan, timeout time.Duration) (*Matcher, err
 	st := (*C.df_state)(C.calloc(1, C.size_t(unsafe.Sizeof(C.df_state{}))))
 	st.matched = (*C.uint32_t)(C.calloc(C.size_t(n+1), C.size_t(unsafe.Sizeof(C.uint32_t(0)))))
 	st.cap = C.uint32_t(n)
+	st.limited = (*C.uint8_t)(C.calloc(C.size_t(n+1), 1))
 	m := &Matcher{rs: rs, c: c, state: st, timeout: time.Duration(secs) * time.Second, index: index}
 	if rc := C.df_new_scanner(c.p, st, C.int(secs), &m.scanner); rc != C.ERROR_SUCCESS {
 		m.Close()
@@ -208,22 +213,41 @@ func (m *Matcher) Match(data []byte, dst []int32) ([]int32, error) {
 	case rc != C.ERROR_SUCCESS:
 		return dst, classed(ErrTimeout, "matching failed: %v", yara.Error(rc))
 	case m.state.too_many != 0:
-		name := "?"
-		i := int(m.state.too_many_rule)
-		if m.index != nil {
-			if i < len(m.index) {
-				i = int(m.index[i])
+		le := &limitError{rs: m.rs}
+		for i, hit := range unsafe.Slice((*uint8)(unsafe.Pointer(m.state.limited)), int(m.state.cap)) {
+			if hit == 0 {
+				continue
+			}
+			if m.index != nil {
+				le.rules = append(le.rules, m.index[i])
 			} else {
-				i = len(m.rs.rules)
+				le.rules = append(le.rules, int32(i))
 			}
 		}
-		if i < len(m.rs.rules) {
-			name = m.rs.rules[i].Name
-		}
-		return dst, classed(ErrTimeout, "a string of rule %s matched %d times, libyara's limit", name, MatchLimit)
+		slices.Sort(le.rules)
+		return dst, le
 	}
 	return dst, nil
 }
+
+// limitError is a file's failure on libyara's match limit: a string of each
+// of rules (indices into RuleSet.Rules, ascending) matched MatchLimit times,
+// after which libyara stops recording it, so that those rules, and the
+// rules that name them, may have come out wrong. Its class is ErrTimeout.
+type limitError struct {
+	rs    *RuleSet
+	rules []int32
+}
+
+func (e *limitError) Error() string {
+	name := "?"
+	if len(e.rules) > 0 && int(e.rules[0]) < len(e.rs.rules) {
+		name = e.rs.rules[e.rules[0]].Name
+	}
+	return fmt.Sprintf("%v: a string of rule %s matched %d times, libyara's limit", ErrTimeout, name, MatchLimit)
+}
+
+func (e *limitError) Unwrap() error { return ErrTimeout }
 
 // Close frees the scanner and releases the matcher's hold on the rule set.
 func (m *Matcher) Close() {
@@ -233,6 +257,7 @@ func (m *Matcher) Close() {
 	}
 	if m.state != nil {
 		C.free(unsafe.Pointer(m.state.matched))
+		C.free(unsafe.Pointer(m.state.limited))
 		C.free(unsafe.Pointer(m.state))
 		m.state = nil
 	}

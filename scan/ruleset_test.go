@@ -159,6 +159,15 @@ func TestMatchTooManyMatchesFailsTheFile(t *testing.T) {
 	if names := matchedNames(rs, got); !slices.Equal(names, []string{"many"}) {
 		t.Fatalf("partial findings %v, want [many]", names)
 	}
+	// Every rule with a string at the limit is reported, in rule order.
+	rs2 := mustCompile(t, map[string]string{"r": `rule one { strings: $b = "B" condition: $b }
+rule two { strings: $a = "AA" condition: $a }
+rule three { strings: $a = "A" condition: $a }`})
+	_, err = mustMatcher(t, rs2).Match(data, nil)
+	var le *limitError
+	if !errors.As(err, &le) || !slices.Equal(le.rules, []int32{1, 2}) || !strings.Contains(err.Error(), "rule two") {
+		t.Fatalf("err = %v (%+v), want rules two and three at the limit", err, le)
+	}
 	// The matcher is reusable after a failure.
 	if got, err := m.Match([]byte("A"), nil); err != nil || len(got) != 1 {
 		t.Fatalf("after failure: %v %v", got, err)

@@ -56,7 +56,7 @@ func (w *walker) walkTar(r io.Reader, prefix string, depth int) error {
 		}
 		key := cleanName(hdr.Name)
 		files[key] = append(files[key], name)
-		if err := w.file(name, data, depth); err != nil {
+		if err := w.file(name, data, depth, nil); err != nil {
 			return err
 		}
 	}

@@ -255,6 +255,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 	if cache != nil {
 		st := cache.Stats()
 		log.Debug("content cache", zap.Int64("hits", st.Hits), zap.Int64("misses", st.Misses),
+			zap.Int64("member_hits", st.MemberHits), zap.Int64("member_misses", st.MemberMisses),
 			zap.Int64("evictions", st.Evictions), zap.Int("entries", st.Entries), zap.Int64("bytes", st.Bytes))
 	}
 	return results, err
