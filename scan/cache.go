@@ -77,10 +77,10 @@ type cacheKey struct {
 type cacheEntry struct {
 	key    cacheKey
 	file   [sha256.Size]byte // a member's expanded file
-	nrules int      // the rule set's size: indices are checked against it
-	idx    []int32  // rules that matched, ascending, before filetype
-	cov    ruleBits // rules idx is exact for; nil: every rule
-	owned  bool     // cov was made for this entry (counted in size)
+	nrules int               // the rule set's size: indices are checked against it
+	idx    []int32           // rules that matched, ascending, before filetype
+	cov    ruleBits          // rules idx is exact for; nil: every rule
+	owned  bool              // cov was made for this entry (counted in size)
 	size   int64
 	prev   *cacheEntry
 	next   *cacheEntry
@@ -92,8 +92,8 @@ type CacheStats struct {
 	// MemberHits counts zip members whose expanded file was known from an
 	// identical member; MemberMisses, deflated members that were not.
 	MemberHits, MemberMisses int64
-	Entries                 int
-	Bytes, MaxBytes         int64
+	Entries                  int
+	Bytes, MaxBytes          int64
 }
 
 // NewCache returns an empty cache of at most maxBytes (DefaultCacheBytes
