@@ -68,18 +68,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // so that the scanners' hot path updates nothing but the cache's own
 // atomics.
 type cacheCollector struct {
-	c                              *scan.Cache
-	lookups, evictions, bytes, max *prometheus.Desc
+	c                                       *scan.Cache
+	lookups, members, evictions, bytes, max *prometheus.Desc
 }
 
 // NewCacheCollector returns the collector of c's series:
 // dragonfly_cache_lookups_total{result="hit"|"miss"},
+// dragonfly_cache_member_lookups_total{result="hit"|"miss"},
 // dragonfly_cache_evictions_total, dragonfly_cache_bytes and
 // dragonfly_cache_max_bytes.
 func NewCacheCollector(c *scan.Cache) prometheus.Collector {
 	return &cacheCollector{c: c,
 		lookups: prometheus.NewDesc("dragonfly_cache_lookups_total",
 			"Files of at least scan.CacheMinFileSize bytes looked up in the content cache, by result (hit or miss).", []string{"result"}, nil),
+		members: prometheus.NewDesc("dragonfly_cache_member_lookups_total",
+			"Deflated zip members looked up by their compressed bytes before inflating; a hit is a member identical to one seen before.", []string{"result"}, nil),
 		evictions: prometheus.NewDesc("dragonfly_cache_evictions_total",
 			"Content cache entries dropped to stay within DRAGONFLY_CACHE_SIZE.", nil, nil),
 		bytes: prometheus.NewDesc("dragonfly_cache_bytes",
@@ -91,6 +94,7 @@ func NewCacheCollector(c *scan.Cache) prometheus.Collector {
 
 func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- cc.lookups
+	ch <- cc.members
 	ch <- cc.evictions
 	ch <- cc.bytes
 	ch <- cc.max
@@ -100,6 +104,8 @@ func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	st := cc.c.Stats()
 	ch <- prometheus.MustNewConstMetric(cc.lookups, prometheus.CounterValue, float64(st.Hits), "hit")
 	ch <- prometheus.MustNewConstMetric(cc.lookups, prometheus.CounterValue, float64(st.Misses), "miss")
+	ch <- prometheus.MustNewConstMetric(cc.members, prometheus.CounterValue, float64(st.MemberHits), "hit")
+	ch <- prometheus.MustNewConstMetric(cc.members, prometheus.CounterValue, float64(st.MemberMisses), "miss")
 	ch <- prometheus.MustNewConstMetric(cc.evictions, prometheus.CounterValue, float64(st.Evictions))
 	ch <- prometheus.MustNewConstMetric(cc.bytes, prometheus.GaugeValue, float64(st.Bytes))
 	ch <- prometheus.MustNewConstMetric(cc.max, prometheus.GaugeValue, float64(st.MaxBytes))
