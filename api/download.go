@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
 )
 
 // maxRedirects is how many redirects a download follows (CONTRACT.md).
@@ -53,6 +54,9 @@ type Downloader struct {
 	maxBytes int64
 	backoff  Backoff
 	log      *zap.Logger
+	// mapping of large bodies: membuf's, or a test's that counts
+	alloc   func(n int) ([]byte, error)
+	release func([]byte)
 }
 
 // DownloadOptions configure a Downloader.
@@ -89,7 +93,43 @@ func NewDownloader(o DownloadOptions) *Downloader {
 		maxBytes: o.MaxBytes,
 		backoff:  o.Backoff,
 		log:      o.Logger,
+		alloc:    membuf.Alloc,
+		release:  membuf.Free,
 	}
+}
+
+// Body is a downloaded file. Its bytes may be mapped outside the Go heap
+// (scan/membuf): Free returns them to the kernel at once, and Data must not
+// be used afterwards. Free is idempotent.
+type Body struct {
+	Data []byte
+	free func()
+}
+
+// NewBody is a body whose memory free releases, for Fetchers that wrap or
+// stand in for a Downloader.
+func NewBody(data []byte, free func()) Body { return Body{Data: data, free: free} }
+
+// Free releases the body's memory.
+func (b *Body) Free() {
+	if b.free != nil {
+		b.free()
+		b.free = nil
+	}
+	b.Data = nil
+}
+
+// Download is Fetch into memory outside the Go heap when the server declares
+// the length (PyPI always does) and it is at least membuf.Threshold: the
+// daemon holds its downloads for as long as it matches them, and on the
+// heap each would be faulted in and zeroed anew after every collection,
+// and count twice towards the peak under GOGC. The caller must Free the
+// body on every path.
+func (d *Downloader) Download(ctx context.Context, rawURL string) (Body, error) {
+	var b Body
+	data, err := d.fetch(ctx, rawURL, true, &b)
+	b.Data = data
+	return b, err
 }
 
 // Fetch downloads rawURL whole. A 4xx other than 408 and 429 is final at
@@ -97,13 +137,19 @@ func NewDownloader(o DownloadOptions) *Downloader {
 // last one is returned with Transient set. A body over MaxBytes fails as
 // scan.ErrTooLarge, before reading when Content-Length declares it.
 func (d *Downloader) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
+	return d.fetch(ctx, rawURL, false, nil)
+}
+
+// fetch is Fetch; with mapped, the bytes of a declared length of at least
+// membuf.Threshold are mapped, and body receives their release.
+func (d *Downloader) fetch(ctx context.Context, rawURL string, mapped bool, body *Body) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &DownloadError{URL: SafeURL(rawURL), Err: errors.New("not an http(s) URL")}
 	}
 	bo := d.backoff.NewBackOff()
 	for attempt := 1; ; attempt++ {
-		data, wait, err := d.once(ctx, u)
+		data, wait, err := d.once(ctx, u, mapped, body)
 		var de *DownloadError
 		if err == nil || !errors.As(err, &de) || !de.Transient {
 			return data, err
@@ -120,7 +166,7 @@ func (d *Downloader) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	}
 }
 
-func (d *Downloader) once(ctx context.Context, u *url.URL) ([]byte, time.Duration, error) {
+func (d *Downloader) once(ctx context.Context, u *url.URL, mapped bool, body *Body) ([]byte, time.Duration, error) {
 	shown := SafeURL(u.String())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -143,6 +189,9 @@ func (d *Downloader) once(ctx context.Context, u *url.URL) ([]byte, time.Duratio
 	if resp.ContentLength > d.maxBytes {
 		return nil, 0, scan.ArchiveTooLarge(resp.ContentLength, d.maxBytes)
 	}
+	if mapped && resp.ContentLength >= membuf.Threshold {
+		return d.readMapped(resp, shown, body)
+	}
 	var buf bytes.Buffer
 	if resp.ContentLength >= 0 {
 		// One allocation when the length is declared; MinRead spare lets
@@ -161,6 +210,26 @@ func (d *Downloader) once(ctx context.Context, u *url.URL) ([]byte, time.Duratio
 			Err: fmt.Errorf("got %d bytes of a declared %d", n, resp.ContentLength)}
 	}
 	return buf.Bytes(), 0, nil
+}
+
+// readMapped reads a body of declared length into a mapped buffer, which
+// it frees unless the whole body arrived.
+func (d *Downloader) readMapped(resp *http.Response, shown string, body *Body) ([]byte, time.Duration, error) {
+	buf, err := d.alloc(int(resp.ContentLength))
+	if err != nil {
+		return nil, 0, &DownloadError{URL: shown, Transient: true, Err: err}
+	}
+	// net/http ends the body at the declared length, and reports a
+	// shorter one as io.ErrUnexpectedEOF.
+	if n, err := io.ReadFull(resp.Body, buf); err != nil {
+		d.release(buf)
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("got %d bytes of a declared %d", n, resp.ContentLength)
+		}
+		return nil, 0, &DownloadError{URL: shown, Transient: true, Err: redactURLError(err)}
+	}
+	body.free = func() { d.release(buf) }
+	return buf, 0, nil
 }
 
 // SafeURL drops userinfo, query and fragment, which may hold a signature

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
 )
 
 func newTestDownloader(max int64) *Downloader {
@@ -203,5 +204,67 @@ func TestProxyFromTheEnvironment(t *testing.T) {
 	data, err := newTestDownloader(100).Fetch(context.Background(), "http://files.example.invalid/p/x.whl")
 	if err != nil || string(data) != "via proxy" || proxied.Load() != "http://files.example.invalid/p/x.whl" {
 		t.Fatalf("%q %v via %v", data, err, proxied.Load())
+	}
+}
+
+// A body of a declared length from membuf.Threshold on is mapped outside
+// the heap and freed by Body.Free; one that does not arrive whole, in any
+// attempt, is freed at once.
+func TestDownloadMapsLargeBodies(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), membuf.Threshold/16+1)
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/small":
+			io.WriteString(w, "PK\x03\x04 small")
+		case r.URL.Path == "/chunked":
+			w.Write(big[:100])
+			w.(http.Flusher).Flush() // no Content-Length: read on the heap
+			w.Write(big[100:])
+		case n.Add(1) <= 2:
+			// Two attempts cut short, then the whole body.
+			conn, buf, _ := w.(http.Hijacker).Hijack()
+			fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(big))
+			buf.Write(big[:len(big)/2])
+			buf.Flush()
+			conn.Close()
+		default:
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			w.Write(big)
+		}
+	}))
+	defer srv.Close()
+	d := newTestDownloader(int64(2 * len(big)))
+	var live, allocs atomic.Int64
+	d.alloc = func(size int) ([]byte, error) {
+		live.Add(1)
+		allocs.Add(1)
+		return membuf.Alloc(size)
+	}
+	d.release = func(b []byte) {
+		live.Add(-1)
+		membuf.Free(b)
+	}
+	body, err := d.Download(context.Background(), srv.URL+"/big.whl")
+	if err != nil || !bytes.Equal(body.Data, big) || n.Load() != 3 {
+		t.Fatalf("%d bytes, %v, after %d attempts", len(body.Data), err, n.Load())
+	}
+	if allocs.Load() != 3 || live.Load() != 1 {
+		t.Errorf("%d mapped, %d live with the body held: the cut attempts' buffers leaked", allocs.Load(), live.Load())
+	}
+	body.Free()
+	body.Free()
+	if live.Load() != 0 || body.Data != nil {
+		t.Errorf("%d live after Free", live.Load())
+	}
+	for _, path := range []string{"/small", "/chunked"} {
+		body, err := d.Download(context.Background(), srv.URL+path)
+		if err != nil || len(body.Data) == 0 {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body.Free()
+	}
+	if allocs.Load() != 3 || live.Load() != 0 {
+		t.Errorf("small or chunked bodies were mapped: %d mapped, %d live", allocs.Load(), live.Load())
 	}
 }

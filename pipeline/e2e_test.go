@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +106,7 @@ func testLimits() scan.Limits {
 // daemon runs a pipeline against s until stopped.
 type daemon struct {
 	p      *Pipeline
+	bodies *countingFetcher
 	m      *Metrics
 	reg    *prometheus.Registry
 	stop   context.CancelFunc
@@ -141,8 +143,9 @@ func startDaemonWith(t *testing.T, s *apitest.Server, cfg Config, environ map[st
 	if cache != nil {
 		reg.MustRegister(NewCacheCollector(cache))
 	}
-	p := New(cfg, testLimits(), client, dl, Options{Logger: log, Backoff: quick, Metrics: m, Speed: speed, Cache: cache})
-	d := &daemon{p: p, m: m, reg: reg, result: make(chan error, 1)}
+	bodies := &countingFetcher{Fetcher: dl}
+	p := New(cfg, testLimits(), client, bodies, Options{Logger: log, Backoff: quick, Metrics: m, Speed: speed, Cache: cache})
+	d := &daemon{p: p, bodies: bodies, m: m, reg: reg, result: make(chan error, 1)}
 	ctx, stop := context.WithCancel(context.Background())
 	d.stop = stop
 	go func() { d.result <- d.p.Run(ctx) }()
@@ -156,6 +159,39 @@ func (d *daemon) shutdown(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 	d.result <- nil // idempotent
+	d.bodies.assertAllFreed(t)
+}
+
+// countingFetcher checks the pipeline's side of the Fetcher contract: every
+// downloaded body is freed (a mapped one would otherwise leak for good),
+// once, by the time Run returns.
+type countingFetcher struct {
+	Fetcher
+	live, freedTwice atomic.Int64
+}
+
+func (c *countingFetcher) Download(ctx context.Context, u string) (api.Body, error) {
+	b, err := c.Fetcher.Download(ctx, u)
+	if err != nil {
+		return b, err
+	}
+	c.live.Add(1)
+	var freed atomic.Bool
+	return api.NewBody(b.Data, func() {
+		if freed.Swap(true) {
+			c.freedTwice.Add(1)
+			return
+		}
+		c.live.Add(-1)
+		b.Free()
+	}), nil
+}
+
+func (c *countingFetcher) assertAllFreed(t *testing.T) {
+	t.Helper()
+	if n, twice := c.live.Load(), c.freedTwice.Load(); n != 0 || twice != 0 {
+		t.Errorf("%d downloaded bodies never freed, %d freed twice", n, twice)
+	}
 }
 
 func waitAllDone(t *testing.T, s *apitest.Server) {

@@ -81,11 +81,11 @@ func TestNotReadyUntilTheRulesLoad(t *testing.T) {
 // panicky is a Fetcher that panics on URLs holding "panic".
 type panicky struct{ Fetcher }
 
-func (p panicky) Fetch(ctx context.Context, u string) ([]byte, error) {
+func (p panicky) Download(ctx context.Context, u string) (api.Body, error) {
 	if strings.Contains(u, "panic") {
 		panic("a reader bug")
 	}
-	return p.Fetcher.Fetch(ctx, u)
+	return p.Fetcher.Download(ctx, u)
 }
 
 func TestAPanicFailsTheJobNotTheWorker(t *testing.T) {
@@ -98,7 +98,8 @@ func TestAPanicFailsTheJobNotTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	dl := api.NewDownloader(api.DownloadOptions{MaxBytes: testLimits().MaxScanSize})
-	p := New(testConfig(), testLimits(), client, panicky{dl}, Options{})
+	bodies := &countingFetcher{Fetcher: panicky{dl}}
+	p := New(testConfig(), testLimits(), client, bodies, Options{})
 	ctx, stop := context.WithCancel(context.Background())
 	result := make(chan error, 1)
 	go func() { result <- p.Run(ctx) }()
@@ -108,6 +109,7 @@ func TestAPanicFailsTheJobNotTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStored(t, s, want, oldHash)
+	bodies.assertAllFreed(t)
 	got, _ := s.Stored("panic1", "1.0")
 	if got.State != apitest.StateFailed || !strings.HasPrefix(got.Reason, "malformed: panic1-1.0.tar.gz: internal error in the download stage") {
 		t.Fatalf("stored %+v", got)

@@ -27,9 +27,10 @@ type Mainframe interface {
 	Submit(ctx context.Context, r api.Result) (api.Delivery, error)
 }
 
-// Fetcher downloads a distribution; *api.Downloader is one.
+// Fetcher downloads a distribution; *api.Downloader is one. The pipeline
+// frees every body it is given.
 type Fetcher interface {
-	Fetch(ctx context.Context, url string) ([]byte, error)
+	Download(ctx context.Context, url string) (api.Body, error)
 }
 
 // Pipeline is the daemon. Build it with New and start it with Run.
@@ -320,21 +321,30 @@ func (p *Pipeline) download(ctx context.Context, j *job, blobs chan<- blob, done
 
 // fetch downloads u within the memory budget: the reservation is the
 // largest allowed archive while the download runs, then its actual size.
+// The bytes may be mapped outside the heap: free, which returns them and
+// their reservation, must be called on every path, and they must not be
+// used afterwards.
 func (p *Pipeline) fetch(ctx context.Context, u string) ([]byte, func(), error) {
 	reserve := min(p.limits.MaxScanSize, p.cfg.MemoryBudget)
 	if err := p.budget.Acquire(ctx, reserve); err != nil {
 		return nil, nil, &api.DownloadError{URL: api.SafeURL(u), Transient: true, Err: err}
 	}
-	data, err := p.fetcher.Fetch(ctx, u)
+	body, err := p.fetcher.Download(ctx, u)
 	if err != nil {
 		p.budget.Release(reserve)
 		return nil, nil, err
 	}
+	data := body.Data
 	p.m.BytesDownloaded.Add(float64(len(data)))
 	held := min(int64(len(data)), reserve)
 	p.budget.Release(reserve - held)
 	var once sync.Once
-	return data, func() { once.Do(func() { p.budget.Release(held) }) }, nil
+	return data, func() {
+		once.Do(func() {
+			body.Free()
+			p.budget.Release(held)
+		})
+	}, nil
 }
 
 // match flattens and matches distributions, one scanner per goroutine and

@@ -126,8 +126,8 @@ func scanCommand(args []string, stdout, stderr io.Writer) int {
 		if isURL(target) {
 			ctx, cancel := context.WithTimeout(ctx, flags.timeout)
 			defer cancel()
-			data, err := dl.Fetch(ctx, target)
-			return data, func() {}, err
+			body, err := dl.Download(ctx, target)
+			return body.Data, body.Free, err
 		}
 		return readFile(target, cfg.Limits.MaxScanSize)
 	}
