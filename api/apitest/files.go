@@ -2,8 +2,10 @@ package apitest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -35,6 +37,7 @@ type FileOptions struct {
 
 type file struct {
 	data []byte
+	path string // served from disk instead of data
 	opts FileOptions
 }
 
@@ -54,6 +57,17 @@ func (s *Server) AddFileWith(name string, data []byte, opts FileOptions) string 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.files[name] = &file{data: append([]byte(nil), data...), opts: opts}
+	return s.FileURL(name)
+}
+
+// AddFileFromDisk serves the file at path as /files/<name>, read from disk
+// at each request, and returns its URL. The kernel then sends the bytes
+// (sendfile), so that a benchmark's server costs its worker little CPU,
+// as PyPI's does.
+func (s *Server) AddFileFromDisk(name, path string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[name] = &file{path: path}
 	return s.FileURL(name)
 }
 
@@ -115,6 +129,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		ct = "application/octet-stream"
 	}
 	w.Header().Set("Content-Type", ct)
+	if f.path != "" {
+		serveFromDisk(w, r, f.path)
+		return
+	}
 	body := f.data
 	switch {
 	case f.opts.OmitContentLength:
@@ -131,5 +149,25 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet {
 		w.Write(body)
+	}
+}
+
+// serveFromDisk answers with the file at path, through sendfile.
+func serveFromDisk(w http.ResponseWriter, r *http.Request, path string) {
+	fh, err := os.Open(path)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		io.Copy(w, fh) // *os.File to a TCP connection: sendfile
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -109,5 +111,28 @@ func TestRedirectChain(t *testing.T) {
 	r := w.do(http.MethodGet, s.RedirectChain(target, 2), nil)
 	if r.status != http.StatusFound || !strings.HasSuffix(r.header.Get("Location"), "/2") {
 		t.Errorf("first hop %v %q", r, r.header.Get("Location"))
+	}
+}
+
+func TestAddFileFromDisk(t *testing.T) {
+	s := apitest.New(t, apitest.Options{})
+	data := bytes.Repeat([]byte("PK\x03\x04 wheel bytes "), 100_000)
+	path := filepath.Join(t.TempDir(), "x.whl")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := s.AddFileFromDisk("pkg/x-1.0-py3-none-any.whl", path)
+	resp, got, err := download(t, u)
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, data) || resp.ContentLength != int64(len(data)) {
+		t.Fatalf("download: %v %d bytes %v", resp, len(got), err)
+	}
+	head := newWorker(t, s).do(http.MethodHead, u, nil)
+	if head.status != 200 || head.header.Get("Content-Length") != fmt.Sprint(len(data)) || len(head.body) != 0 {
+		t.Errorf("HEAD: %v %v", head, head.header)
+	}
+	// Served from disk at each request: a file gone is an error, not stale bytes.
+	os.Remove(path)
+	if resp, _, err := download(t, u); err != nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("after removal: %v %v", resp, err)
 	}
 }

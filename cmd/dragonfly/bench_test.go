@@ -234,7 +234,7 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 		for _, r := range releases {
 			var urls []string
 			for _, d := range r {
-				urls = append(urls, s.AddFile(d.name, d.data))
+				urls = append(urls, s.AddFileFromDisk(d.name, filepath.Join(dir, d.name)))
 			}
 			name, version, _ := scan.ParseDistName(r[0].name)
 			s.AddJob(name, version, urls...)
