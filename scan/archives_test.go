@@ -1111,17 +1111,23 @@ func TestArchive16_HTMLErrorPage(t *testing.T) {
 
 // --- Row 17: links named like code ------------------------------------------------
 
-func TestArchive17_LinkTargetsCountUnderTheLinkName(t *testing.T) {
-	data := fxGzip(t, fxTar(t,
+// fxRow17Links is ARCHIVES.md row 17's sdist: links under .py names to a
+// .txt file holding the payload, a link chain, and a link to a clean file.
+func fxRow17Links() []fxEntry {
+	return []fxEntry{
 		// a link may come before its target
-		fxEntry{Name: "pkg-1.0/pkg/early.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
+		{Name: "pkg-1.0/pkg/early.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
 		fxFile("pkg-1.0/notes.txt", "harmless? "+fxPayload),
-		fxEntry{Name: "pkg-1.0/pkg/__init__.py", Type: tar.TypeLink, Link: "pkg-1.0/notes.txt"},
-		fxEntry{Name: "pkg-1.0/pkg/sym.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
-		fxEntry{Name: "pkg-1.0/pkg/chain.py", Type: tar.TypeSymlink, Link: "sym.py"},
-		fxEntry{Name: "pkg-1.0/clean.py", Type: tar.TypeSymlink, Link: "README"},
+		{Name: "pkg-1.0/pkg/__init__.py", Type: tar.TypeLink, Link: "pkg-1.0/notes.txt"},
+		{Name: "pkg-1.0/pkg/sym.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
+		{Name: "pkg-1.0/pkg/chain.py", Type: tar.TypeSymlink, Link: "sym.py"},
+		{Name: "pkg-1.0/clean.py", Type: tar.TypeSymlink, Link: "README"},
 		fxFile("pkg-1.0/README", "nothing"),
-	))
+	}
+}
+
+func TestArchive17_LinkTargetsCountUnderTheLinkName(t *testing.T) {
+	data := fxGzip(t, fxTar(t, fxRow17Links()...))
 	got, _, err := fxFlatten(t, data, fxLimits())
 	fxWantClass(t, err, nil)
 	for _, link := range []string{"pkg-1.0/pkg/early.py", "pkg-1.0/pkg/__init__.py", "pkg-1.0/pkg/sym.py", "pkg-1.0/pkg/chain.py"} {

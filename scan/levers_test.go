@@ -171,16 +171,8 @@ func leverCorpus(tb testing.TB) []leverDist {
 		fxEntry{Name: "pkg/alias.py", Type: tar.TypeSymlink, Link: "flood.txt"},
 	))
 	row2zip := fxZipFiles(tb, fxFile("pkg/__init__.py", "clean"), fxFile("pkg/__init__.py", fxPayload))
-	row17 := fxGzip(tb, fxTar(tb,
-		fxEntry{Name: "pkg-1.0/pkg/early.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
-		fxFile("pkg-1.0/notes.txt", "harmless? "+fxPayload),
-		fxEntry{Name: "pkg-1.0/pkg/__init__.py", Type: tar.TypeLink, Link: "pkg-1.0/notes.txt"},
-		fxEntry{Name: "pkg-1.0/pkg/sym.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
-		fxEntry{Name: "pkg-1.0/pkg/chain.py", Type: tar.TypeSymlink, Link: "sym.py"},
-		fxEntry{Name: "pkg-1.0/clean.py", Type: tar.TypeSymlink, Link: "README"},
-		fxFile("pkg-1.0/README", "nothing"),
-		fxEntry{Name: "pkg-1.0/out.py", Type: tar.TypeSymlink, Link: "../../etc/passwd"},
-	))
+	row17 := fxGzip(tb, fxTar(tb, append(fxRow17Links(),
+		fxEntry{Name: "pkg-1.0/out.py", Type: tar.TypeSymlink, Link: "../../etc/passwd"})...))
 	return []leverDist{
 		{"grid-1.0.tar.gz", gridTgz},
 		{"grid-1.0-py3-none-any.whl", gridZip},
