@@ -65,11 +65,12 @@ type Scanner struct {
 	cache  *Cache // nil: off
 
 	// rule plans (ruleplan.go)
-	noPlans bool                 // SetRulePlans(false)
-	plansOn bool                 // this pass matches with plans
-	whole   scanPlan             // the whole set, m
-	plans   map[uint64]*scanPlan // by filetype signature
-	rescans int                  // scans a link made run again, for tests
+	noPlans     bool                 // SetRulePlans(false)
+	noPrefilter bool                 // SetPrefilter(false)
+	plansOn     bool                 // this pass matches with plans
+	whole       scanPlan             // the whole set, m
+	plans       map[uint64]*scanPlan // by filetype signature
+	rescans     int                  // scans a link made run again, for tests
 
 	// per-distribution state, reused
 	idx    []int32
@@ -90,8 +91,35 @@ func NewScanner(rs *RuleSet, lim Limits) (*Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.prefilter = true
 	return &Scanner{m: m, lim: lim, whole: scanPlan{m: m}, plans: map[uint64]*scanPlan{},
 		raw: map[string][]int32{}, cov: map[string]ruleBits{}, counts: map[int32]bool{}, limited: map[string]*limitError{}}, nil
+}
+
+// SetPrefilter turns the prefilter on or off; it is on by default. With
+// it, a file holding none of the atoms libyara searches for is not given
+// to libyara, when that proves that no rule of its plan matches (see
+// prefilter.go). Results are the same either way.
+func (s *Scanner) SetPrefilter(on bool) {
+	s.noPrefilter = !on
+	s.m.prefilter = on
+	for _, sp := range s.plans {
+		if sp.owned {
+			sp.m.prefilter = on
+		}
+	}
+}
+
+// Prefiltered returns the number of files the prefilter answered for
+// libyara since the scanner was made.
+func (s *Scanner) Prefiltered() int64 {
+	n := s.m.skipped
+	for _, sp := range s.plans {
+		if sp.owned {
+			n += sp.m.skipped
+		}
+	}
+	return n
 }
 
 // SetBudget makes the scanner take its large file buffers from b (see

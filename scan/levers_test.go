@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -202,8 +203,13 @@ func leverLimits() Limits {
 	return lim
 }
 
-// leverScan scans every distribution with one scanner.
+// leverScan scans every distribution with one scanner; the prefilter is
+// on with any other lever.
 func leverScan(tb testing.TB, rs *RuleSet, lim Limits, plans bool, cache *Cache, dists []leverDist) []DistResult {
+	return leverScanWith(tb, rs, lim, plans, cache, plans || cache != nil, dists)
+}
+
+func leverScanWith(tb testing.TB, rs *RuleSet, lim Limits, plans bool, cache *Cache, prefilter bool, dists []leverDist) []DistResult {
 	tb.Helper()
 	s, err := NewScanner(rs, lim)
 	if err != nil {
@@ -212,6 +218,7 @@ func leverScan(tb testing.TB, rs *RuleSet, lim Limits, plans bool, cache *Cache,
 	defer s.Close()
 	s.SetRulePlans(plans)
 	s.SetCache(cache)
+	s.SetPrefilter(prefilter)
 	out := make([]DistResult, len(dists))
 	for i, d := range dists {
 		out[i] = *s.Scan(context.Background(), d.name, d.data)
@@ -242,6 +249,8 @@ func sameResults(tb testing.TB, label string, want, got []DistResult) {
 func leverVariants(t *testing.T, rs *RuleSet, lim Limits, dists []leverDist, uncached map[bool]int64) []DistResult {
 	want := leverScan(t, rs, lim, false, nil, dists)
 	sameResults(t, "plans", want, leverScan(t, rs, lim, true, nil, dists))
+	sameResults(t, "prefilter", want, leverScanWith(t, rs, lim, false, nil, true, dists))
+	sameResults(t, "plans without prefilter", want, leverScanWith(t, rs, lim, true, nil, false, dists))
 
 	for _, plans := range []bool{false, true} {
 		for _, minSize := range []int{0, CacheMinFileSize} {
@@ -407,10 +416,33 @@ func TestLeversKeepResultsBuiltin(t *testing.T) {
 			leverDist{"renamed-1.0.tar", fxTar(t, renamed...)},
 		)
 	}
-	if len(dists) == 0 {
-		t.Skip("no samples")
+	// Files only the rules without a filetype meet, where the prefilter
+	// works: a hit, near misses, binary data.
+	rng := rand.New(rand.NewPCG(3, 4))
+	blob := make([]byte, 300<<10)
+	for i := range blob {
+		blob[i] = byte(rng.IntN(256))
 	}
+	dists = append(dists, leverDist{"data-1.0.tar", fxTar(t,
+		fxFile("data/pool.json", `{"url": "stratum+tcp://pool.example:3333"}`),
+		fxFile("data/abstract.txt", "an abstract of the strategy; STRATUM alone"),
+		fxFile("data/xmrig.txt", "XMRig without a pool"),
+		fxFile("data/xmrig-pool.cfg", "xmrig --donate-level 1"),
+		fxFile("data/libx.so", string(blob)),
+		fxFile("data/notes.txt", strings.Repeat("plain notes\n", 1000)),
+	)})
 	want := leverVariants(t, rs, DefaultLimits(), dists, nil)
+	s, err := NewScanner(rs, DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, d := range dists {
+		s.Scan(context.Background(), d.name, d.data)
+	}
+	if s.Prefiltered() == 0 {
+		t.Error("the prefilter answered for no file")
+	}
 	for _, r := range want {
 		t.Logf("%s: score %d, %d files matched, err %v", r.Target, r.Score, len(r.Files), r.Err)
 	}

@@ -109,7 +109,10 @@ import (
 const LibyaraVersion = C.YR_VERSION
 
 // compiledRules owns a YR_RULES loaded in C.
-type compiledRules struct{ p *C.YR_RULES }
+type compiledRules struct {
+	p   *C.YR_RULES
+	pre *prefilter // nil: none (prefilter.go)
+}
 
 func loadCompiledRules(serialised []byte, nrules int) (*compiledRules, error) {
 	if len(serialised) == 0 {
@@ -127,6 +130,7 @@ func (c *compiledRules) free() {
 	if c != nil && c.p != nil {
 		C.yr_rules_destroy(c.p)
 		c.p = nil
+		c.pre.free()
 	}
 }
 
@@ -145,6 +149,11 @@ type Matcher struct {
 	// index maps the rules of a reduced rule plan (ruleplan.go) to their
 	// indices in rs.Rules(); nil when c is the whole set.
 	index []int32
+	// prefilter skips libyara for data holding none of the set's atoms
+	// (prefilter.go). Scanners turn it on; a bare matcher, which the rule
+	// cost measurement times, always asks libyara.
+	prefilter bool
+	skipped   int64 // files the prefilter answered
 }
 
 // NewMatcher returns a matcher over rs whose every scan stops after timeout,
@@ -191,6 +200,10 @@ func (m *Matcher) RuleSet() *RuleSet { return m.rs }
 // error is classed [ErrTimeout] and the indices found so far are still
 // returned, so that a failure can report partial findings.
 func (m *Matcher) Match(data []byte, dst []int32) ([]int32, error) {
+	if m.prefilter && m.c.pre != nil && !m.c.pre.mayMatch(data) {
+		m.skipped++
+		return dst, nil
+	}
 	var p *C.uint8_t
 	if len(data) > 0 {
 		p = (*C.uint8_t)(unsafe.Pointer(&data[0]))

@@ -113,7 +113,6 @@ type planner struct {
 	suffixes []string  // the distinct filetype suffixes, at most 64
 	ruleMask []uint64  // per rule: its suffixes' bits; 0 for a rule without filetype
 	refs     [][]int32 // per rule: the rules its condition names
-	files    []planSource
 
 	mu    sync.Mutex
 	plans map[uint64]*rulePlan // by suffix mask
@@ -149,9 +148,6 @@ func (p *planner) init(rs *RuleSet) *planner {
 }
 
 func (p *planner) setup(rs *RuleSet) string {
-	if len(rs.sources) == 0 {
-		return "no sources"
-	}
 	idx := map[string]int{}
 	p.ruleMask = make([]uint64, len(rs.rules))
 	for i, r := range rs.rules {
@@ -171,34 +167,10 @@ func (p *planner) setup(rs *RuleSet) string {
 	if len(p.suffixes) == 0 {
 		return "no rule has a filetype"
 	}
-	global := map[int32]bool{}
-	for _, g := range rs.global {
-		global[g] = true
+	if rs.srcOff != "" {
+		return rs.srcOff
 	}
-	var defs []RuleDef
-	for _, key := range sortedKeys(rs.sources) {
-		sd := ParseRuleSource(rs.sources[key])
-		if len(sd.Includes) > 0 {
-			return "a source includes another"
-		}
-		var f planSource
-		for _, d := range sd.Imports {
-			f.imports = append(f.imports, d.Text)
-		}
-		for _, d := range sd.Rules {
-			i := int32(len(defs))
-			if int(i) >= len(rs.rules) || rs.rules[i].Name != d.Name || rs.rules[i].Private != d.Private || global[i] != d.Global {
-				return fmt.Sprintf("rule %q of %s is read differently from the compiled rules", d.Name, key)
-			}
-			defs = append(defs, d)
-			f.rules = append(f.rules, i)
-			f.texts = append(f.texts, d.Text)
-		}
-		p.files = append(p.files, f)
-	}
-	if len(defs) != len(rs.rules) {
-		return fmt.Sprintf("the sources hold %d rules, the compiled set %d", len(defs), len(rs.rules))
-	}
+	defs := rs.defs
 	p.refs = make([][]int32, len(defs))
 	for i, d := range defs {
 		for _, ref := range d.Refs {
@@ -215,6 +187,44 @@ func (p *planner) setup(rs *RuleSet) string {
 	}
 	p.plans = map[uint64]*rulePlan{}
 	return ""
+}
+
+// readSources parses rs's sources in compile order and checks that they
+// hold exactly the compiled rules, for plans and the prefilter: each
+// rule's definition, and the files as plans rebuild them. off says why
+// they cannot be used ("" when they can).
+func readSources(rs *RuleSet) (defs []RuleDef, files []planSource, off string) {
+	if len(rs.sources) == 0 {
+		return nil, nil, "no sources"
+	}
+	global := map[int32]bool{}
+	for _, g := range rs.global {
+		global[g] = true
+	}
+	for _, key := range sortedKeys(rs.sources) {
+		sd := ParseRuleSource(rs.sources[key])
+		if len(sd.Includes) > 0 {
+			return nil, nil, "a source includes another"
+		}
+		var f planSource
+		for _, d := range sd.Imports {
+			f.imports = append(f.imports, d.Text)
+		}
+		for _, d := range sd.Rules {
+			i := int32(len(defs))
+			if int(i) >= len(rs.rules) || rs.rules[i].Name != d.Name || rs.rules[i].Private != d.Private || global[i] != d.Global {
+				return nil, nil, fmt.Sprintf("rule %q of %s is read differently from the compiled rules", d.Name, key)
+			}
+			defs = append(defs, d)
+			f.rules = append(f.rules, i)
+			f.texts = append(f.texts, d.Text)
+		}
+		files = append(files, f)
+	}
+	if len(defs) != len(rs.rules) {
+		return nil, nil, fmt.Sprintf("the sources hold %d rules, the compiled set %d", len(defs), len(rs.rules))
+	}
+	return defs, files, ""
 }
 
 // pathMask returns the signature of path: a bit per suffix it ends with.
@@ -298,7 +308,7 @@ func (p *planner) compile(rs *RuleSet, required ruleBits) (*compiledRules, []int
 	}
 	defer comp.Destroy()
 	var index []int32
-	for _, f := range p.files {
+	for _, f := range rs.files {
 		var b strings.Builder
 		for _, imp := range f.imports {
 			b.WriteString(imp)
@@ -345,6 +355,7 @@ func (p *planner) compile(rs *RuleSet, required ruleBits) (*compiledRules, []int
 	if err != nil {
 		return nil, nil, err
 	}
+	c.pre = newPrefilter(c, rs.covers, rs.needles, index)
 	return c, index, nil
 }
 
@@ -401,6 +412,7 @@ func (s *Scanner) planFor(path string) *scanPlan {
 		sp = &scanPlan{need: pl.required}
 	case pl.reduced(rs, p):
 		if m, err := rs.newMatcher(pl, s.lim.YaraTimeout); err == nil {
+			m.prefilter = !s.noPrefilter
 			sp = &scanPlan{m: m, need: pl.required, owned: true}
 		}
 	}

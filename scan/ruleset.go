@@ -66,6 +66,15 @@ type RuleSet struct {
 	sources map[string]string
 	global  []int32
 	plans   planner
+
+	// defs and files are the sources read (readSources), unless srcOff
+	// says why not; covers is, per rule, the strings it cannot match
+	// without (rulecond.go), nil without sources.
+	defs    []RuleDef
+	files   []planSource
+	srcOff  string
+	covers  [][]strRef
+	needles []map[string][]needle // per rule (needles.go)
 }
 
 // CompileMessage is an error or warning of the YARA compiler, located by the
@@ -241,6 +250,14 @@ func compile(hash string, sources map[string]string, fileNames map[string]string
 		return nil, err
 	}
 	rs.c = c
+	if rs.defs, rs.files, rs.srcOff = readSources(rs); rs.srcOff == "" {
+		rs.covers = ruleCovers(rs.defs)
+		rs.needles = make([]map[string][]needle, len(rs.defs))
+		for i := range rs.defs {
+			rs.needles[i] = stringNeedles(rs.defs[i].strs)
+		}
+	}
+	c.pre = newPrefilter(c, rs.covers, rs.needles, nil)
 	return rs, nil
 }
 

@@ -76,6 +76,9 @@ type RuleDef struct {
 	// brace, at byte offsets [Start, End) of the source.
 	Text       string
 	Start, End int
+	// strs and cond are the tokens of the strings section and the
+	// condition, for the prefilter (needles.go, rulecond.go).
+	strs, cond []token
 }
 
 // Meta returns the first metadata entry named key, as libyara and the
@@ -409,6 +412,12 @@ func (p *ruleParser) rule() (RuleDef, bool) {
 			// Not a section header after all: read t again as itself.
 			p.lx = save
 			p.tok = t
+		}
+		switch section {
+		case "strings":
+			r.strs = append(r.strs, t)
+		case "condition":
+			r.cond = append(r.cond, t)
 		}
 		switch section {
 		case "meta":

@@ -14,10 +14,16 @@ type Speed struct {
 	// RulePlans matches each file only with the rules that can count for
 	// its path (see [Scanner.SetRulePlans]).
 	RulePlans bool `env:"DRAGONFLY_RULE_PLANS" envDefault:"true" doc:"match each file only with the rules whose filetype can count for it (same results, less work)"`
+	// Prefilter skips libyara for a file holding none of the atoms it
+	// searches for, when that proves no rule matches (see
+	// [Scanner.SetPrefilter]).
+	Prefilter bool `env:"DRAGONFLY_PREFILTER" envDefault:"true" doc:"skip libyara for a file holding none of the byte sequences the rules need (same results, less work)"`
 }
 
 // DefaultSpeed returns the documented defaults.
-func DefaultSpeed() Speed { return Speed{CacheSize: DefaultCacheBytes, RulePlans: true} }
+func DefaultSpeed() Speed {
+	return Speed{CacheSize: DefaultCacheBytes, RulePlans: true, Prefilter: true}
+}
 
 // Validate reports a setting that makes no sense, by variable name.
 func (sp Speed) Validate() error {
@@ -39,5 +45,6 @@ func (sp Speed) NewCache() *Cache {
 // Apply sets sp's switches on s, with c as its cache (nil: none).
 func (sp Speed) Apply(s *Scanner, c *Cache) {
 	s.SetRulePlans(sp.RulePlans)
+	s.SetPrefilter(sp.Prefilter)
 	s.SetCache(c)
 }

@@ -18,7 +18,7 @@ import (
 // TestLeversKeepResults: every sample of the rule cases and the benign
 // corpus, under its own name and renamed to each filetype the rules know
 // (and linked under those names in a tarball), scores the same with rule
-// plans and the content cache on as with both off.
+// plans, the content cache and the prefilter on as with all off.
 func TestLeversKeepResults(t *testing.T) {
 	rs := compileBuiltin(t)
 	var samples []sample
@@ -81,7 +81,7 @@ func TestLeversKeepResults(t *testing.T) {
 	}
 	dists := map[string][]byte{"cases-1.0.tar.gz": tbuf.Bytes(), "cases-1.0-py3-none-any.whl": zbuf.Bytes()}
 
-	scanAll := func(plans bool, cache *scan.Cache) map[string]*scan.DistResult {
+	scanAll := func(plans bool, cache *scan.Cache, prefilter bool) map[string]*scan.DistResult {
 		s, err := scan.NewScanner(rs, scan.DefaultLimits())
 		if err != nil {
 			t.Fatal(err)
@@ -89,13 +89,14 @@ func TestLeversKeepResults(t *testing.T) {
 		defer s.Close()
 		s.SetRulePlans(plans)
 		s.SetCache(cache)
+		s.SetPrefilter(prefilter)
 		out := map[string]*scan.DistResult{}
 		for name, data := range dists {
 			out[name] = s.Scan(context.Background(), name, data)
 		}
 		return out
 	}
-	want := scanAll(false, nil)
+	want := scanAll(false, nil, false)
 	for name, r := range want {
 		if r.Err != nil || r.Score == 0 {
 			t.Fatalf("%s: err %v score %d", name, r.Err, r.Score)
@@ -104,17 +105,19 @@ func TestLeversKeepResults(t *testing.T) {
 	}
 	cache := scan.NewCache(0)
 	for _, v := range []struct {
-		label string
-		plans bool
-		cache *scan.Cache
+		label     string
+		plans     bool
+		cache     *scan.Cache
+		prefilter bool
 	}{
-		{"plans", true, nil},
-		{"cache cold", false, cache},
-		{"cache warm", false, cache},
-		{"both cold", true, scan.NewCache(0)},
-		{"both warm", true, cache},
+		{"plans", true, nil, false},
+		{"prefilter", false, nil, true},
+		{"cache cold", false, cache, false},
+		{"cache warm", false, cache, false},
+		{"all cold", true, scan.NewCache(0), true},
+		{"all warm", true, cache, true},
 	} {
-		got := scanAll(v.plans, v.cache)
+		got := scanAll(v.plans, v.cache, v.prefilter)
 		for name := range dists {
 			if !reflect.DeepEqual(got[name], want[name]) {
 				t.Errorf("%s: %s differs", v.label, name)
