@@ -152,25 +152,30 @@ import (
 	"unsafe"
 )
 
-// The prefilter: skipping libyara where no string can match.
+// The prefilter: skipping libyara where no rule can match.
 //
 // libyara finds strings through an Aho-Corasick automaton of atoms, short
-// byte sequences (at most four bytes) chosen from every string (a nocase
-// or wide string, a regular expression's alternatives: every variant gets
-// its atoms), and verifies a string only where one of its atoms occurs. So
-// in a file holding none of a rule set's atoms no string matches, and when
-// every rule of the set is then false (rulecond.go) no rule matches and no
-// string reaches the match limit: libyara's answer is known without asking
-// it. The prefilter reads the atoms from the compiled automaton itself,
-// not from the rules' text, so it sees exactly what libyara looks for.
+// byte sequences (at most four bytes) chosen from every string (each
+// variant of a nocase, wide, xor or base64 string, each alternative of a
+// regular expression gets its atoms), and verifies a string only where
+// one of its atoms occurs. Every rule of a set has a cover (rulecond.go):
+// strings without which it is false. So a file holding, for every string
+// of the covers, neither its needle (needles.go: a longer sequence every
+// match contains, from the string's text) nor, for a string without one,
+// any of its atoms, matches no rule of the set: libyara's answer is known
+// without asking it. The atoms are read from the compiled automaton
+// itself, not from the rules' text, so they are exactly what libyara
+// looks for. The one difference a skip can make: a string outside the
+// covers reaching libyara's match limit no longer fails the file, which
+// is right, as no rule that uses it can be true.
 //
 // It pays where a plan has few rules and much data: the native libraries
-// of wheels meet only the rules without a filetype. It finds the atoms'
-// first two bytes in a 64 Kibit table and checks the rest, several times
-// faster than libyara's automaton; at the first occurrence it gives up and
-// libyara matches the file as always. A set whose atoms include one of a
-// single byte, or more than maxAtoms, gets none: it would give up on nearly
-// every file.
+// of wheels meet only the rules without a filetype. With at most
+// DF_TARGETS distinct first pairs it tests 16 positions per step (SSE2),
+// five times libyara's speed on native code; otherwise a 64 Kibit table
+// of first pairs. At the first needle found it gives up and libyara
+// matches the file as always. A set with a rule without a cover, a string
+// without atoms or a needed atom of one byte gets no prefilter.
 
 // maxAtoms bounds the atom entries read from one automaton; a set with
 // more gets no prefilter: libyara's automaton is the better search then.
