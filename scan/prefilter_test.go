@@ -238,12 +238,12 @@ func prefilterAgainstLibyara(t *testing.T, rules map[string]string, vector bool)
 // without atoms or a needed atom of one byte gets no prefilter.
 func TestPrefilterRefused(t *testing.T) {
 	for name, src := range map[string]string{
-		"filesize":     `rule a { strings: $a = "abcdef" condition: $a } rule b { condition: filesize > 10 }`,
-		"not":          `rule a { strings: $a = "abcdef" condition: not $a }`,
-		"no atom":      `rule a { strings: $a = /[a-z]+[0-9]*/ condition: $a }`,
-		"one byte":     `rule a { strings: $a = "q" condition: $a }`,
-		"count":        `rule a { strings: $a = "abcdef" condition: #a < 3 }`,
-		"global true":  `global rule g { condition: true } rule a { strings: $a = "abcdef" condition: $a }`,
+		"filesize":    `rule a { strings: $a = "abcdef" condition: $a } rule b { condition: filesize > 10 }`,
+		"not":         `rule a { strings: $a = "abcdef" condition: not $a }`,
+		"no atom":     `rule a { strings: $a = /[a-z]+[0-9]*/ condition: $a }`,
+		"one byte":    `rule a { strings: $a = "q" condition: $a }`,
+		"count":       `rule a { strings: $a = "abcdef" condition: #a < 3 }`,
+		"global true": `global rule g { condition: true } rule a { strings: $a = "abcdef" condition: $a }`,
 	} {
 		rs, err := Compile("", map[string]string{"a": src})
 		if err != nil {
