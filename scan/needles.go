@@ -143,13 +143,7 @@ func regexRun(tok string) (run []byte, flags string, ok bool) {
 		return nil, "", false
 	}
 	re, flags := tok[1:end], tok[end+1:]
-	var best, cur []byte
-	flush := func() {
-		if len(cur) > len(best) {
-			best = cur
-		}
-		cur = nil
-	}
+	var r longestRun
 	for i := 0; i < len(re); {
 		c := re[i]
 		var lit byte
@@ -161,7 +155,7 @@ func regexRun(tok string) (run []byte, flags string, ok bool) {
 			if !ok {
 				return nil, "", false
 			}
-			flush()
+			r.flush()
 			i = j
 			continue
 		case c == '\\':
@@ -185,21 +179,21 @@ func regexRun(tok string) (run []byte, flags string, ok bool) {
 			case strings.IndexByte(`\/.+*?()[]{}|^$-"`, e) >= 0:
 				lit, i = e, i+2
 			default: // \w \d \s \b and the like are classes or anchors
-				flush()
+				r.flush()
 				i += 2
 				continue
 			}
 		case c == '.' || c == '^' || c == '$':
-			flush()
+			r.flush()
 			i++
 			continue
 		case c == '*' || c == '?' || c == '{':
 			// The quantified character is optional (or, for {n,m}, repeated
 			// an unknown number of times): it leaves the run.
-			if len(cur) > 0 {
-				cur = cur[:len(cur)-1]
+			if len(r.cur) > 0 {
+				r.cur = r.cur[:len(r.cur)-1]
 			}
-			flush()
+			r.flush()
 			if c == '{' {
 				j := strings.IndexByte(re[i:], '}')
 				if j < 0 || strings.Trim(re[i+1:i+j], "0123456789,") != "" {
@@ -211,7 +205,7 @@ func regexRun(tok string) (run []byte, flags string, ok bool) {
 			}
 			continue
 		case c == '+':
-			flush() // once at least, then an unknown number of times
+			r.flush() // once at least, then an unknown number of times
 			i++
 			continue
 		case c == ')' || c == ']' || c == '}':
@@ -221,10 +215,21 @@ func regexRun(tok string) (run []byte, flags string, ok bool) {
 		}
 		// A quantifier after a character applies to it alone: it is taken
 		// out above, when the quantifier is read.
-		cur = append(cur, lit)
+		r.cur = append(r.cur, lit)
 	}
-	flush()
-	return best, flags, true
+	r.flush()
+	return r.best, flags, true
+}
+
+// longestRun keeps the longest of the runs of bytes read.
+type longestRun struct{ best, cur []byte }
+
+// flush ends the current run.
+func (r *longestRun) flush() {
+	if len(r.cur) > len(r.best) {
+		r.best = r.cur
+	}
+	r.cur = nil
 }
 
 // skipGroup returns the index after the group or class opening at i.
@@ -262,23 +267,17 @@ func hexRun(tok string) ([]byte, bool) {
 		return nil, false
 	}
 	h := tok[1 : len(tok)-1]
-	var best, cur []byte
-	flush := func() {
-		if len(cur) > len(best) {
-			best = cur
-		}
-		cur = nil
-	}
+	var r longestRun
 	for i := 0; i < len(h); {
 		c := h[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
 		case isHexDigit(c) && i+1 < len(h) && isHexDigit(h[i+1]):
-			cur = append(cur, hexVal(c)<<4|hexVal(h[i+1]))
+			r.cur = append(r.cur, hexVal(c)<<4|hexVal(h[i+1]))
 			i += 2
 		case c == '?' || c == '~' || (isHexDigit(c) && i+1 < len(h) && h[i+1] == '?'):
-			flush()
+			r.flush()
 			if c == '~' {
 				i++
 			}
@@ -288,7 +287,7 @@ func hexRun(tok string) ([]byte, bool) {
 			if j < 0 {
 				return nil, false
 			}
-			flush()
+			r.flush()
 			i += j + 1
 		case c == '(':
 			depth := 0
@@ -305,12 +304,12 @@ func hexRun(tok string) ([]byte, bool) {
 			if j >= len(h) {
 				return nil, false
 			}
-			flush()
+			r.flush()
 			i = j + 1
 		default:
 			return nil, false // comments, or what we do not read
 		}
 	}
-	flush()
-	return best, true
+	r.flush()
+	return r.best, true
 }
