@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -236,6 +237,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 		return nil
 	})
 	cache := cfg.Speed.NewCache()
+	var prefiltered atomic.Int64 // files the prefilter answered for libyara
 	for range min(cfg.Threads, len(targets)) {
 		g.Go(func() error {
 			s, err := scan.NewScanner(rs, cfg.Limits)
@@ -243,6 +245,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 				return err
 			}
 			defer s.Close()
+			defer func() { prefiltered.Add(s.Prefiltered()) }()
 			cfg.Speed.Apply(s, cache)
 			for i := range next {
 				results[i] = scanTarget(ctx, s, targets[i], fetch)
@@ -252,6 +255,7 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 		})
 	}
 	err := g.Wait()
+	log.Debug("prefilter", zap.Int64("files_skipped", prefiltered.Load()))
 	if cache != nil {
 		st := cache.Stats()
 		log.Debug("content cache", zap.Int64("hits", st.Hits), zap.Int64("misses", st.Misses),
