@@ -105,7 +105,8 @@ func covers(have, need ruleBits) bool {
 	return need.subsetOf(have)
 }
 
-// planner holds a RuleSet's rule plans. It reads the sources on first use.
+// planner holds a RuleSet's rule plans. It reads the filetypes and references on
+// first use; the sources were read when the set was compiled (readSources).
 type planner struct {
 	once sync.Once
 	off  string // why plans are not used; "" when they are
@@ -141,7 +142,7 @@ type rulePlan struct {
 	err   error          // why the reduced set is not used
 }
 
-// init reads the sources once.
+// init sets the planner up once.
 func (p *planner) init(rs *RuleSet) *planner {
 	p.once.Do(func() { p.off = p.setup(rs) })
 	return p
