@@ -97,9 +97,10 @@ func NewScanner(rs *RuleSet, lim Limits) (*Scanner, error) {
 }
 
 // SetPrefilter turns the prefilter on or off; it is on by default. With
-// it, a file holding none of the atoms libyara searches for is not given
-// to libyara, when that proves that no rule of its plan matches (see
-// prefilter.go). Results are the same either way.
+// it, a file holding none of the strings its plan's rules cannot match
+// without is not given to libyara (see prefilter.go). Results are the same
+// either way, but for a match-limit hit of a string whose rules are then
+// proved false, which no longer fails the file.
 func (s *Scanner) SetPrefilter(on bool) {
 	s.noPrefilter = !on
 	s.m.prefilter = on

@@ -149,8 +149,8 @@ type Matcher struct {
 	// index maps the rules of a reduced rule plan (ruleplan.go) to their
 	// indices in rs.Rules(); nil when c is the whole set.
 	index []int32
-	// prefilter skips libyara for data holding none of the set's atoms
-	// (prefilter.go). Scanners turn it on; a bare matcher, which the rule
+	// prefilter skips libyara for data holding none of the strings the
+	// set's rules cannot match without (prefilter.go). Scanners turn it on; a bare matcher, which the rule
 	// cost measurement times, always asks libyara.
 	prefilter bool
 	skipped   int64 // files the prefilter answered
