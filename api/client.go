@@ -97,6 +97,10 @@ func New(cfg Config, auth Authenticator, opts Options) (*Client, error) {
 	}, nil
 }
 
+// maxIdleConnsPerHost is above any concurrency a worker is configured
+// with in practice; idle connections still close after IdleConnTimeout.
+const maxIdleConnsPerHost = 64
+
 // NewTransport is the transport of both the mainframe client and the
 // downloader: the environment's proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY,
 // read now rather than once per process as net/http does), bounded waits
@@ -108,6 +112,12 @@ func NewTransport() *http.Transport {
 	t.Proxy = func(req *http.Request) (*url.URL, error) { return proxy(req.URL) }
 	t.DisableCompression = true
 	t.ResponseHeaderTimeout = 60 * time.Second
+	// Go keeps 2 idle connections per host by default. A worker talks to
+	// one mainframe and one file host with several requests at once
+	// (DRAGONFLY_DOWNLOAD_CONCURRENCY, DRAGONFLY_MAX_JOBS), so every other
+	// request would close its connection and the next would open a new one,
+	// with a TLS handshake in production.
+	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	return t
 }
 

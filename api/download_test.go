@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -266,5 +268,51 @@ func TestDownloadMapsLargeBodies(t *testing.T) {
 	}
 	if allocs.Load() != 3 || live.Load() != 0 {
 		t.Errorf("small or chunked bodies were mapped: %d mapped, %d live", allocs.Load(), live.Load())
+	}
+}
+
+// Downloads running side by side keep their connections for the next
+// ones: Go's default of two idle connections per host would close the
+// others after every round and open new ones (each a TLS handshake in
+// production).
+func TestConcurrentDownloadsReuseConnections(t *testing.T) {
+	const parallel, rounds = 6, 3
+	var conns atomic.Int32
+	var mu sync.Mutex
+	arrived, gate := 0, make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Hold every request until the whole round is in flight, so that
+		// the round needs parallel connections at once.
+		mu.Lock()
+		g := gate
+		if arrived++; arrived%parallel == 0 {
+			close(gate)
+			gate = make(chan struct{})
+		}
+		mu.Unlock()
+		<-g
+		io.WriteString(w, "PK\x03\x04")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	d := newTestDownloader(100)
+	for range rounds {
+		var wg sync.WaitGroup
+		for range parallel {
+			wg.Go(func() {
+				if _, err := d.Fetch(context.Background(), srv.URL+"/p.whl"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := conns.Load(); n != parallel {
+		t.Errorf("%d rounds of %d downloads opened %d connections, want %d", rounds, parallel, n, parallel)
 	}
 }

@@ -198,7 +198,7 @@ func waitAllDone(t *testing.T, s *apitest.Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := s.WaitUntil(ctx, func() bool { return len(s.Unfinished()) == 0 }); err != nil {
+	if err := s.WaitUntil(ctx, s.AllFinished); err != nil {
 		t.Fatalf("jobs left unfinished: %v", s.Unfinished())
 	}
 }

@@ -239,6 +239,21 @@ func (s *Server) Unfinished() []Key {
 	return out
 }
 
+// AllFinished reports whether every job holds a result. It stops at the
+// first job without one, so that a WaitUntil on it stays cheap while a
+// worker streams hundreds of requests past it.
+func (s *Server) AllFinished() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reapLocked(s.nowLocked())
+	for _, j := range s.jobOrder {
+		if j.stored == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // AssertOneStoredResultPerJob reports a test error for every job that does
 // not hold exactly one result submitted by a worker: jobs left unfinished,
 // jobs the server dead-lettered, and jobs for which more than one PUT was

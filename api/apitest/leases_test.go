@@ -460,6 +460,9 @@ func TestAssertOneStoredResultPerJobReportsUnfinished(t *testing.T) {
 	if u := s.Unfinished(); len(u) != 2 || u[0] != (apitest.Key{Name: "queued", Version: "1"}) || u[1].Name != "pending" {
 		t.Errorf("Unfinished = %v", u)
 	}
+	if s.AllFinished() {
+		t.Error("AllFinished with two jobs unfinished")
+	}
 	rec := &recorder{TB: t}
 	s.AssertOneStoredResultPerJob(rec)
 	if len(rec.errors) != 2 {

@@ -23,7 +23,7 @@
 //	s.AddToken("secret", "worker-1")
 //	s.AddJob("pkg", "1.0", s.AddFile("pkg-1.0.tar.gz", tarball))
 //	// ... run the worker against s.URL with DRAGONFLY_TOKEN=secret ...
-//	s.WaitUntil(ctx, func() bool { return len(s.Unfinished()) == 0 })
+//	s.WaitUntil(ctx, s.AllFinished)
 //	s.AssertOneStoredResultPerJob(t)
 //	got, _ := s.Stored("pkg", "1.0")
 package apitest
@@ -35,6 +35,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -118,6 +119,7 @@ type Server struct {
 	requests  []Request
 	inFlight  int
 	tokenReqs int
+	conns     int // connections the API server accepted
 
 	faults []*fault
 	delays map[string]time.Duration
@@ -151,7 +153,15 @@ func New(t testing.TB, opts Options) *Server {
 		redirects: map[string]redirectChain{},
 	}
 	s.auth.init(opts.Auth)
-	s.api = httptest.NewServer(s.middleware(serverAPI, s.serveAPI))
+	s.api = httptest.NewUnstartedServer(s.middleware(serverAPI, s.serveAPI))
+	s.api.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+		}
+	}
+	s.api.Start()
 	s.URL = s.api.URL
 	if opts.Auth.Mode == AuthAuth0 {
 		s.idp = httptest.NewServer(s.middleware(serverIdP, s.serveIdP))
@@ -160,6 +170,14 @@ func New(t testing.TB, opts Options) *Server {
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// Connections is how many connections the API server (which also serves
+// the files) has accepted: a client that reuses its connections opens few.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // Close stops the servers. Requests held by Delay are released first, so
@@ -437,6 +455,14 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.setStatus(http.StatusOK)
 	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom lets a file reach the connection by sendfile, as a real file
+// server's does, instead of through a buffer in this process: on a
+// benchmark machine the fake shares the worker's cores.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	w.setStatus(http.StatusOK)
+	return io.Copy(w.ResponseWriter, r)
 }
 
 func (w *statusWriter) Flush() {

@@ -256,7 +256,7 @@ func TestWaitUntil(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.WaitUntil(ctx, func() bool { return len(s.Unfinished()) == 0 }); err != nil {
+	if err := s.WaitUntil(ctx, s.AllFinished); err != nil {
 		t.Fatal(err)
 	}
 	<-done

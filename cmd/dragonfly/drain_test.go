@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 // process, the way a container runs it.
 func binary(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("DRAGONFLY_TEST_BINARY"); p != "" {
+		return p // built by the caller, e.g. to be profiled
+	}
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "dragonfly-bin")
 		if binErr != nil {
