@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
@@ -182,28 +184,47 @@ func selfCPU() time.Duration {
 // cpuTime is the user and system time a finished process used.
 func cpuTime(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
 
-// tuning is the DRAGONFLY_ settings of the benchmark's own environment
-// (other than DRAGONFLY_BENCH_ and _TEST_), which both commands get, so that a lever
-// can be tried without editing the benchmark. The benchmark's own settings
-// come after them and win.
+// tuning is the DRAGONFLY_ settings (other than DRAGONFLY_BENCH_ and
+// DRAGONFLY_TEST_) and the Go runtime's (GOMAXPROCS, GOGC, GOMEMLIMIT,
+// GODEBUG) of the benchmark's own environment, which both commands get, so
+// that a lever can be tried without editing the benchmark. The benchmark's
+// own settings come after them and win.
 func tuning() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "DRAGONFLY_") && !strings.HasPrefix(kv, "DRAGONFLY_BENCH_") && !strings.HasPrefix(kv, "DRAGONFLY_TEST_") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "DRAGONFLY_BENCH_"), strings.HasPrefix(name, "DRAGONFLY_TEST_"):
+		case strings.HasPrefix(name, "DRAGONFLY_"), name == "GOMAXPROCS", name == "GOGC", name == "GOMEMLIMIT", name == "GODEBUG":
 			env = append(env, kv)
 		}
 	}
 	return env
 }
 
+// placement is where the measured commands run and with how many threads.
+type placement struct {
+	threads int
+	cpus    string // a taskset CPU list; "" for wherever the scheduler likes
+}
+
+// command runs bin on the placement's CPUs. taskset execs bin, so the
+// process measured keeps the pid the benchmark sees.
+func (p placement) command(bin string, args ...string) *exec.Cmd {
+	if p.cpus == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", p.cpus, bin}, args...)...)
+}
+
 // runDaemonUntilDone runs "dragonfly run" against s until every job is
 // stored, then stops it; it returns the wall time, the peak RSS and the
 // finished process.
-func runDaemonUntilDone(b *testing.B, s *apitest.Server, env ...string) (time.Duration, int64, *os.ProcessState) {
-	cmd := exec.Command(binary(b), "run")
+func runDaemonUntilDone(b *testing.B, s *apitest.Server, p placement, env ...string) (time.Duration, int64, *os.ProcessState) {
+	cmd := p.command(binary(b), "run")
 	cmd.Dir = b.TempDir()
 	cmd.Env = append(append(tuning(), "DRAGONFLY_BASE_URL="+s.URL, "DRAGONFLY_AUTH_MODE=none", "DRAGONFLY_HTTP_ADDR=",
-		"DRAGONFLY_LOG_LEVEL=warn", "DRAGONFLY_LOAD_DURATION=1"), env...)
+		"DRAGONFLY_LOG_LEVEL=warn", "DRAGONFLY_LOAD_DURATION=1", fmt.Sprintf("DRAGONFLY_THREADS=%d", p.threads)), env...)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	start := time.Now()
@@ -226,8 +247,17 @@ func runDaemonUntilDone(b *testing.B, s *apitest.Server, env ...string) (time.Du
 
 // BenchmarkDaemonVersusScan measures the pipeline's cost: the same corpus
 // through "dragonfly run" against the fake mainframe over loopback and
-// through "dragonfly scan" from disk, both on two threads with the built-in
-// rules.
+// through "dragonfly scan" from disk, with the built-in rules, placed two
+// ways:
+//
+//   - cores=shared: both commands on two threads and every CPU, which they
+//     share with the fake mainframe, whose own CPU time (serving the files,
+//     answering the API) is reported as mainframe-cpu-s;
+//   - cores=split: the fake on the last CPU and both commands on the
+//     others, with a thread per CPU, as in production, where the mainframe
+//     and the file host are other machines. Loopback still charges the
+//     receiving side's TCP processing to the sender, the fake: the
+//     worker's kernel would do that work for a real network card.
 //
 // DRAGONFLY_BENCH_CORPUS names a folder of distributions to use instead,
 // such as the dfbench corpus (/tmp/dfbench/corpus after scripts/bench/run):
@@ -252,11 +282,55 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 	}
 	b.Logf("corpus: %d releases, %d distributions, %.1f MB compressed, %.1f MB expanded",
 		len(releases), dists, float64(compressed)/1e6, float64(expanded)/1e6)
+	binary(b) // built before any timing
+	b.Run("cores=shared", func(b *testing.B) {
+		daemonVersusScan(b, releases, dir, &expanded, placement{threads: 2})
+	})
+	b.Run("cores=split", func(b *testing.B) {
+		p, restore := splitCPUs(b)
+		defer restore()
+		daemonVersusScan(b, releases, dir, &expanded, p)
+	})
+}
+
+// splitCPUs moves this process, the fake mainframe, to the last CPU it may
+// use and returns a placement on the others; restore undoes the move.
+func splitCPUs(b *testing.B) (p placement, restore func()) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		b.Skip("no CPU affinity:", err)
+	}
+	var cpus []string
+	for c := range 1024 {
+		if set.IsSet(c) {
+			cpus = append(cpus, strconv.Itoa(c))
+		}
+	}
+	if len(cpus) < 2 {
+		b.Skip("one CPU: nothing to split")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		b.Skip("no taskset (util-linux)")
+	}
+	pin := func(list string) {
+		// -a: every thread of the process, not only the main one.
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", list, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			b.Fatalf("taskset: %v: %s", err, out)
+		}
+	}
+	pin(cpus[len(cpus)-1])
+	workers := cpus[:len(cpus)-1]
+	return placement{threads: len(workers), cpus: strings.Join(workers, ",")}, func() { pin(strings.Join(cpus, ",")) }
+}
+
+// daemonVersusScan runs the pair b.N times; expanded is filled from the
+// first scan's report when the corpus did not say.
+func daemonVersusScan(b *testing.B, releases [][]benchDist, dir string, expanded *int64, p placement) {
+	bin := binary(b)
 	hash := scan.SourcesHash(builtin.Sources())
-	bin := binary(b) // built before any timing
 	for range b.N {
 		start := time.Now()
-		scanCmd := exec.Command(bin, "scan", "--threads", "2", "--format", "json", dir)
+		scanCmd := p.command(bin, "scan", "--threads", strconv.Itoa(p.threads), "--format", "json", dir)
 		scanCmd.Dir = b.TempDir()
 		scanCmd.Env = append(tuning(), "DRAGONFLY_LOG_LEVEL=warn")
 		var report bytes.Buffer
@@ -270,8 +344,8 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 		}
 		scanTime := time.Since(start)
 		scanRSS := rss() // the last sample before the exit
-		if expanded == 0 {
-			expanded = expandedOf(b, report.Bytes())
+		if *expanded == 0 {
+			*expanded = expandedOf(b, report.Bytes())
 		}
 
 		s := apitest.New(b, apitest.Options{})
@@ -285,19 +359,17 @@ func BenchmarkDaemonVersusScan(b *testing.B) {
 			s.AddJob(name, version, urls...)
 		}
 		fakeBefore := selfCPU()
-		runTime, runRSS, runPS := runDaemonUntilDone(b, s, "DRAGONFLY_THREADS=2")
+		runTime, runRSS, runPS := runDaemonUntilDone(b, s, p)
 		fakeCPU := selfCPU() - fakeBefore
 		s.AssertOneStoredResultPerJob(b)
 
-		mb := float64(expanded) / 1e6
+		mb := float64(*expanded) / 1e6
 		b.ReportMetric(mb/scanTime.Seconds(), "scan-MB/s")
 		b.ReportMetric(mb/runTime.Seconds(), "run-MB/s")
 		b.ReportMetric(float64(len(releases))/runTime.Seconds(), "run-jobs/s")
 		b.ReportMetric(runTime.Seconds()/scanTime.Seconds(), "run/scan-time")
-		// The fake mainframe shares the machine's cores with the daemon;
-		// CPU time shows the pipeline's own cost.
+		// CPU time shows the pipeline's own cost, whatever shares the cores.
 		b.ReportMetric(cpuTime(runPS).Seconds()/cpuTime(scanCmd.ProcessState).Seconds(), "run/scan-cpu")
-		// The fake's own cost: serving the files and answering the API.
 		b.ReportMetric(fakeCPU.Seconds(), "mainframe-cpu-s")
 		b.ReportMetric(float64(s.Connections()), "run-connections")
 		b.ReportMetric(float64(scanRSS)/1e6, "scan-peakRSS-MB")
@@ -380,7 +452,7 @@ func BenchmarkDaemonFlood(b *testing.B) {
 			for i := range 12 {
 				s.AddJob(fmt.Sprintf("flood%02d", i), "1.0", s.AddFile(fmt.Sprintf("flood%02d-1.0-py3-none-any.whl", i), data))
 			}
-			elapsed, rss, _ := runDaemonUntilDone(b, s, "DRAGONFLY_THREADS=2", fmt.Sprintf("DRAGONFLY_MEMORY_BUDGET=%d", budget))
+			elapsed, rss, _ := runDaemonUntilDone(b, s, placement{threads: 2}, fmt.Sprintf("DRAGONFLY_MEMORY_BUDGET=%d", budget))
 			s.AssertOneStoredResultPerJob(b)
 			b.ReportMetric(float64(rss)/1e6, fmt.Sprintf("peakRSS-MB@budget%dMB", budget>>20))
 			b.ReportMetric(12*float64(len(data))/1e6/elapsed.Seconds(), fmt.Sprintf("MB/s@budget%dMB", budget>>20))
