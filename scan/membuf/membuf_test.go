@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rss reads the process's resident set in bytes from /proc/self/statm.
@@ -62,4 +65,65 @@ func TestFreeOfAForeignBufferPanics(t *testing.T) {
 		}
 	}()
 	Free(make([]byte, Threshold))
+}
+
+// smapsEntry returns the /proc/self/smaps lines of the mapping that starts
+// at addr.
+func smapsEntry(t *testing.T, addr uintptr) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skip("no /proc/self/smaps:", err)
+	}
+	start := strconv.FormatUint(uint64(addr), 16) + "-"
+	entry := map[string]string{}
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(fields[0], ":") { // a mapping's header line
+			if in {
+				break
+			}
+			in = strings.HasPrefix(fields[0], start)
+			continue
+		}
+		if in {
+			entry[strings.TrimSuffix(fields[0], ":")] = strings.Join(fields[1:], " ")
+		}
+	}
+	if !in {
+		t.Fatalf("no mapping at %x in /proc/self/smaps", addr)
+	}
+	return entry
+}
+
+// A large buffer asks for huge pages and arrives resident and zeroed.
+func TestLargeBuffersAskForHugePages(t *testing.T) {
+	const n = 16 << 20
+	b, err := Alloc(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Free(b)
+	entry := smapsEntry(t, uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	if mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err == nil && !strings.Contains(string(mode), "[never]") {
+		if !strings.Contains(" "+entry["VmFlags"]+" ", " hg ") {
+			t.Errorf("VmFlags %q: the mapping did not ask for huge pages", entry["VmFlags"])
+		}
+	}
+	rssKB, _ := strconv.Atoi(strings.TrimSuffix(entry["Rss"], " kB"))
+	if probe, err := Alloc(HugeThreshold); err == nil {
+		supported := unix.Madvise(probe, unix.MADV_POPULATE_WRITE) == nil
+		Free(probe)
+		if supported && rssKB < n/1024 {
+			t.Errorf("Rss %d kB of %d: the buffer was not populated", rssKB, n/1024)
+		}
+	}
+	if !bytes.Equal(b[:4096], make([]byte, 4096)) || !bytes.Equal(b[n-4096:], make([]byte, 4096)) {
+		t.Error("not zeroed")
+	}
+	b[n-1] = 1 // writable to the end
 }
