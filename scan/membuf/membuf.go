@@ -40,8 +40,8 @@ const HugeThreshold = 2 << 20
 // From HugeThreshold on, the mapping asks for transparent huge pages
 // (MADV_HUGEPAGE, which Debian's default "madvise" mode requires) before it
 // is populated: inflating into a buffer and matching it then take a TLB
-// miss per 2 MiB instead of per 4 KiB, and the collection corpus scans
-// about 8% faster with 15% less CPU. Where the kernel refuses either
+// miss per 2 MiB instead of per 4 KiB, and the default benchmark corpus
+// scans about 8% faster with 15% less user CPU. Where the kernel refuses either
 // advice, the buffer is the same, with small pages or faulted on use.
 func Alloc(n int) ([]byte, error) {
 	if n < Threshold {
