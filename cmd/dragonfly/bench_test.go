@@ -65,6 +65,7 @@ func addPythonRoot(b *testing.B, root, prefix string, releases [][]benchDist, ex
 		return releases, expanded
 	}
 	var loose []string
+	used := map[string]bool{}
 	addRelease := func(name string, files map[string][]byte) {
 		var sdist, wheel bytes.Buffer
 		zw := gzip.NewWriter(&sdist)
@@ -107,7 +108,7 @@ func addPythonRoot(b *testing.B, root, prefix string, releases [][]benchDist, ex
 				return nil
 			})
 			if len(files) > 0 {
-				addRelease(prefix+strings.NewReplacer("-", "_", ".", "_").Replace(e.Name()), files)
+				addRelease(uniqueName(prefix, e.Name(), used), files)
 			}
 		case strings.HasSuffix(e.Name(), ".py") || strings.HasSuffix(e.Name(), ".so"):
 			loose = append(loose, full)
@@ -123,6 +124,21 @@ func addPythonRoot(b *testing.B, root, prefix string, releases [][]benchDist, ex
 		addRelease(fmt.Sprintf("%smodules%02d", prefix, i/25), files)
 	}
 	return releases, expanded
+}
+
+// uniqueName is a release name for a folder of a Python root that no other
+// folder of it gets: PyPI's normalisation treats "_yaml" and "yaml" alike,
+// and the fake mainframe holds one job per normalised name.
+func uniqueName(prefix, folder string, used map[string]bool) string {
+	base := prefix + strings.Join(strings.FieldsFunc(strings.ToLower(folder), func(r rune) bool {
+		return r == '-' || r == '_' || r == '.'
+	}), "_")
+	name := base
+	for i := 2; used[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	used[name] = true
+	return name
 }
 
 // peakRSS follows a process's VmHWM (the peak resident set of its own
