@@ -73,8 +73,11 @@ func report(scale, rss float64, tinyFiles int64, tinySeconds float64, differ boo
 	return rep
 }
 
+// targetLines judges rep's targets afresh and returns them by name, with
+// the Markdown report.
 func targetLines(t *testing.T, rep *benchReport) (map[string]targetCheck, string) {
 	t.Helper()
+	rep.Targets = checkTargets(rep)
 	byName := map[string]targetCheck{}
 	for _, tc := range rep.Targets {
 		byName[tc.Target] = tc
@@ -84,8 +87,12 @@ func targetLines(t *testing.T, rep *benchReport) (map[string]targetCheck, string
 	return byName, md.String()
 }
 
+// daemonTargetName is the daemon target's name in the report.
+const daemonTargetName = "daemon end to end within 10% of dragonfly scan, every placement"
+
 func TestTargetsMet(t *testing.T) {
 	rep := report(4, 120, 100000, 0.9, false)
+	rep.Daemon = []daemonPlacement{{Placement: "shared", Runs: 3, WallRatio: 1.09}, {Placement: "split", Runs: 3, WallRatio: 1.04}}
 	byName, md := targetLines(t, rep)
 	// dragonfly x2 runs in 6/4 = 1.5 s on the default corpus: 4x B, 21.3x A.
 	for _, want := range []struct {
@@ -98,6 +105,7 @@ func TestTargetsMet(t *testing.T) {
 		{"release-shaped corpus, 2 workers: dragonfly at least 3x B", "4.00x"},
 		{"release-shaped corpus: findings identical to B", "yes"},
 		{"100000 tiny files in one archive: dragonfly scan under 1.5 s", "0.90 s"},
+		{daemonTargetName, "shared 1.090x, split 1.040x (medians)"},
 	} {
 		tc, ok := byName[want.target]
 		if !ok {
@@ -111,8 +119,8 @@ func TestTargetsMet(t *testing.T) {
 			t.Errorf("report lacks %q", line)
 		}
 	}
-	if len(rep.Targets) != 7 {
-		t.Errorf("%d targets, want 7", len(rep.Targets))
+	if len(rep.Targets) != 8 {
+		t.Errorf("%d targets, want 8", len(rep.Targets))
 	}
 	for _, want := range []string{
 		"| dragonfly scan | 2 | 1.50 | 766.7 | 287.3 |",
@@ -130,6 +138,7 @@ func TestTargetsMet(t *testing.T) {
 
 func TestTargetsUnmet(t *testing.T) {
 	rep := report(1.1, 420, 100000, 2.25, true)
+	rep.Daemon = []daemonPlacement{{Placement: "shared", Runs: 5, WallRatio: 1.224}, {Placement: "split", Runs: 5, WallRatio: 1.082}}
 	byName, md := targetLines(t, rep)
 	for target, value := range map[string]string{
 		"default corpus, 2 workers: dragonfly at least 1.3x B":         "1.10x",
@@ -138,6 +147,7 @@ func TestTargetsUnmet(t *testing.T) {
 		"release-shaped corpus, 2 workers: dragonfly at least 3x B":    "1.10x",
 		"release-shaped corpus: findings identical to B":               "no",
 		"100000 tiny files in one archive: dragonfly scan under 1.5 s": "2.25 s",
+		daemonTargetName: "shared 1.224x, split 1.082x (medians)",
 	} {
 		tc := byName[target]
 		if tc.Value != value || tc.Met {
@@ -154,6 +164,53 @@ func TestTargetsUnmet(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// The daemon's benchmark output is summarised by medians per placement;
+// without it the target is reported as not evaluated.
+func TestDaemonBench(t *testing.T) {
+	out := `goos: linux
+BenchmarkDaemonVersusScan/cores=shared-2 	       1	7915956761 ns/op	         0.6324 mainframe-cpu-s	       257.5 run-MB/s	         8.000 run-connections	        75.92 run-jobs/s	       435.7 run-peakRSS-MB	         1.142 run/scan-cpu	         1.163 run/scan-time	       299.6 scan-MB/s	       274.5 scan-peakRSS-MB
+--- BENCH: BenchmarkDaemonVersusScan-2
+    bench_test.go:257: corpus: 322 releases
+BenchmarkDaemonVersusScan/cores=shared-2 	       1	8361397328 ns/op	         0.6447 mainframe-cpu-s	       232.5 run-MB/s	        12.00 run-connections	        68.55 run-jobs/s	       424.3 run-peakRSS-MB	         1.260 run/scan-cpu	         1.288 run/scan-time	       299.5 scan-MB/s	       274.7 scan-peakRSS-MB
+BenchmarkDaemonVersusScan/cores=split-2 	       1	12903157808 ns/op	         0.6162 mainframe-cpu-s	       172.9 run-MB/s	         4.000 run-connections	        50.97 run-jobs/s	       251.5 run-peakRSS-MB	         0.9528 run/scan-cpu	         0.9633 run/scan-time	       166.6 scan-MB/s	       195.0 scan-peakRSS-MB
+BenchmarkDaemonVersusScan/cores=shared-2 	       1	8000000000 ns/op	         0.5 mainframe-cpu-s	       250 run-MB/s	         8 run-connections	        70 run-jobs/s	       430 run-peakRSS-MB	         1.2 run/scan-cpu	         1.2 run/scan-time	       300 scan-MB/s	       275 scan-peakRSS-MB
+PASS
+`
+	ps, err := parseDaemonBench(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 2 || ps[0].Placement != "shared" || ps[1].Placement != "split" {
+		t.Fatalf("placements %+v", ps)
+	}
+	if sh := ps[0]; sh.Runs != 3 || !near(sh.WallRatio, 1.2) || !near(sh.CPURatio, 1.2) || !near(sh.FakeCPU, 0.6324) || !near(sh.RunMBs, 250) || !near(sh.ScanMBs, 299.6) {
+		t.Errorf("shared: %+v", sh)
+	}
+	if sp := ps[1]; sp.Runs != 1 || !near(sp.WallRatio, 0.9633) {
+		t.Errorf("split: %+v", sp)
+	}
+	if !near(median([]float64{4, 1, 3, 2}), 2.5) || median(nil) != 0 {
+		t.Error("median")
+	}
+	if _, err := parseDaemonBench(strings.NewReader("BenchmarkDaemonVersusScan/cores=shared-2 \t 1\t 5 ns/op\n")); err == nil {
+		t.Error("a placement without run/scan-time was accepted")
+	}
+
+	rep := report(4, 120, 100000, 0.9, false)
+	rep.Daemon = ps
+	byName, md := targetLines(t, rep)
+	if tc := byName[daemonTargetName]; tc.Met || tc.Value != "shared 1.200x, split 0.963x (medians)" {
+		t.Errorf("daemon target %+v", tc)
+	}
+	if !strings.Contains(md, "| shared | 3 | 1.200 | 1.200 | 0.63 | 250.0 | 299.6 |") {
+		t.Errorf("report lacks the daemon table:\n%s", md)
+	}
+	byName, md = targetLines(t, report(4, 120, 100000, 0.9, false))
+	if tc := byName[daemonTargetName]; tc.Met || tc.Skipped == "" || !strings.Contains(md, daemonTargetName+":  (not evaluated: not measured") {
+		t.Errorf("without the benchmark: %+v\n%s", tc, md)
 	}
 }
 

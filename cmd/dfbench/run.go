@@ -27,6 +27,7 @@ type runConfig struct {
 	Work                   string // outputs of the runs, compiled rules, the JSON report
 	JSONPath               string
 	MarkdownPath           string // the Markdown report, also printed; optional
+	DaemonBench            string // go test -bench DaemonVersusScan output; optional
 	Repeat                 int
 }
 
@@ -71,16 +72,17 @@ type targetCheck struct {
 }
 
 type benchReport struct {
-	Date      string          `json:"date"`
-	Host      string          `json:"host"`
-	CPUs      int             `json:"cpus"`
-	Dragonfly string          `json:"dragonfly"`
-	Yara      string          `json:"yara"`
-	Python    string          `json:"python"`
-	Repeat    int             `json:"repeat"`
-	Corpora   []*corpusReport `json:"corpora"`
-	Targets   []targetCheck   `json:"targets"`
-	Identical bool            `json:"findings_identical"`
+	Date      string            `json:"date"`
+	Host      string            `json:"host"`
+	CPUs      int               `json:"cpus"`
+	Dragonfly string            `json:"dragonfly"`
+	Yara      string            `json:"yara"`
+	Python    string            `json:"python"`
+	Repeat    int               `json:"repeat"`
+	Corpora   []*corpusReport   `json:"corpora"`
+	Daemon    []daemonPlacement `json:"daemon,omitempty"`
+	Targets   []targetCheck     `json:"targets"`
+	Identical bool              `json:"findings_identical"`
 }
 
 func runCommand(args []string, stdout, stderr io.Writer) int {
@@ -99,6 +101,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Work, "work", "", "folder for outputs (default: a new folder under /tmp)")
 	fs.StringVar(&c.JSONPath, "json", "", "JSON report (default WORK/results.json)")
 	fs.StringVar(&c.MarkdownPath, "markdown", "", "also write the Markdown report to this file")
+	fs.StringVar(&c.DaemonBench, "daemon-bench", "", "output of go test -bench DaemonVersusScan ./cmd/dragonfly/ to summarise and judge")
 	fs.IntVar(&c.Repeat, "repeat", 1, "runs of each measurement; the best wall time is reported")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -189,6 +192,17 @@ func runBench(c *runConfig, log io.Writer) (*benchReport, error) {
 			if len(cmp.Differences) > 0 {
 				rep.Identical = false
 			}
+		}
+	}
+	if c.DaemonBench != "" {
+		f, err := os.Open(c.DaemonBench)
+		if err != nil {
+			return nil, err
+		}
+		rep.Daemon, err = parseDaemonBench(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.DaemonBench, err)
 		}
 	}
 	rep.Targets = checkTargets(rep)
