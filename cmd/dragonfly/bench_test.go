@@ -34,8 +34,9 @@ import (
 //	go test -run '^$' -bench Daemon -benchtime 1x ./cmd/dragonfly/
 //
 // DRAGONFLY_TEST_BINARY runs a binary built beforehand instead, so that a
-// profiler (perf record -a) can still resolve its symbols afterwards, and
-// the DRAGONFLY_ settings of the environment reach both commands.
+// profiler (perf record -a) can still resolve its symbols afterwards. The
+// environment's DRAGONFLY_ and Go runtime settings reach both commands
+// (see tuning).
 
 // benchDist is one distribution of the corpus.
 type benchDist struct {
