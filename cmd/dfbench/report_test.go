@@ -175,7 +175,7 @@ BenchmarkDaemonVersusScan/cores=shared-2 	       1	7915956761 ns/op	         0.6
 --- BENCH: BenchmarkDaemonVersusScan-2
     bench_test.go:257: corpus: 322 releases
 BenchmarkDaemonVersusScan/cores=shared-2 	       1	8361397328 ns/op	         0.6447 mainframe-cpu-s	       232.5 run-MB/s	        12.00 run-connections	        68.55 run-jobs/s	       424.3 run-peakRSS-MB	         1.260 run/scan-cpu	         1.288 run/scan-time	       299.5 scan-MB/s	       274.7 scan-peakRSS-MB
-BenchmarkDaemonVersusScan/cores=split-2 	       1	12903157808 ns/op	         0.6162 mainframe-cpu-s	       172.9 run-MB/s	         4.000 run-connections	        50.97 run-jobs/s	       251.5 run-peakRSS-MB	         0.9528 run/scan-cpu	         0.9633 run/scan-time	       166.6 scan-MB/s	       195.0 scan-peakRSS-MB
+BenchmarkDaemonVersusScan/cores=split-2 	       1	12903157808 ns/op	         1.000 daemon-first	         0.4798 plain-download-cpu-s	         1.031 transfer-floor	         0.6162 mainframe-cpu-s	       172.9 run-MB/s	         4.000 run-connections	        50.97 run-jobs/s	       251.5 run-peakRSS-MB	         0.9528 run/scan-cpu	         0.9633 run/scan-time	       166.6 scan-MB/s	       195.0 scan-peakRSS-MB
 BenchmarkDaemonVersusScan/cores=shared-2 	       1	8000000000 ns/op	         0.5 mainframe-cpu-s	       250 run-MB/s	         8 run-connections	        70 run-jobs/s	       430 run-peakRSS-MB	         1.2 run/scan-cpu	         1.2 run/scan-time	       300 scan-MB/s	       275 scan-peakRSS-MB
 PASS
 `
@@ -189,7 +189,7 @@ PASS
 	if sh := ps[0]; sh.Runs != 3 || !near(sh.WallRatio, 1.2) || !near(sh.CPURatio, 1.2) || !near(sh.FakeCPU, 0.6324) || !near(sh.RunMBs, 250) || !near(sh.ScanMBs, 299.6) {
 		t.Errorf("shared: %+v", sh)
 	}
-	if sp := ps[1]; sp.Runs != 1 || !near(sp.WallRatio, 0.9633) {
+	if sp := ps[1]; sp.Runs != 1 || !near(sp.WallRatio, 0.9633) || !near(sp.TransferFloor, 1.031) {
 		t.Errorf("split: %+v", sp)
 	}
 	if !near(median([]float64{4, 1, 3, 2}), 2.5) || median(nil) != 0 {
@@ -205,7 +205,8 @@ PASS
 	if tc := byName[daemonTargetName]; tc.Met || tc.Value != "shared 1.200x, split 0.963x (medians)" {
 		t.Errorf("daemon target %+v", tc)
 	}
-	if !strings.Contains(md, "| shared | 3 | 1.200 | 1.200 | 0.63 | 250.0 | 299.6 |") {
+	if !strings.Contains(md, "| shared | 3 | 1.200 | 1.200 | not measured | 0.63 | 250.0 | 299.6 |") ||
+		!strings.Contains(md, "| split | 1 | 0.963 | 0.953 | 1.031 | 0.62 | 172.9 | 166.6 |") {
 		t.Errorf("report lacks the daemon table:\n%s", md)
 	}
 	byName, md = targetLines(t, report(4, 120, 100000, 0.9, false))

@@ -9,7 +9,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,31 +343,20 @@ func splitCPUs(b *testing.B) (p placement, restore func()) {
 	return placement{threads: len(workers), cpus: strings.Join(workers, ",")}, func() { pin(strings.Join(cpus, ",")) }
 }
 
-// daemonVersusScan runs the pair b.N times; expanded is filled from the
+// daemonVersusScan runs the pair b.N times, the scan first in even runs
+// and the daemon first in odd ones, so that whatever the first command of
+// a pair pays or leaves behind (this VM's host takes freed memory back at
+// once, and the next command faults it in again) falls on both alike;
+// daemon-first says which order a run had. expanded is filled from the
 // first scan's report when the corpus did not say.
+//
+// The order alternates across -count repetitions too (each runs b.N = 1),
+// counted per placement in pairsRun.
 func daemonVersusScan(b *testing.B, releases [][]benchDist, dir string, expanded *int64, p placement) {
-	bin := binary(b)
 	hash := scan.SourcesHash(builtin.Sources())
 	for range b.N {
-		start := time.Now()
-		scanCmd := p.command(bin, "scan", "--threads", strconv.Itoa(p.threads), "--format", "json", dir)
-		scanCmd.Dir = b.TempDir()
-		scanCmd.Env = append(tuning(), "DRAGONFLY_LOG_LEVEL=warn")
-		var report bytes.Buffer
-		scanCmd.Stdout = &report
-		if err := scanCmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		rss := peakRSS(scanCmd.Process.Pid)
-		if err := scanCmd.Wait(); err != nil && scanCmd.ProcessState.ExitCode() > 1 {
-			b.Fatalf("scan: %v", err)
-		}
-		scanTime := time.Since(start)
-		scanRSS := rss() // the last sample before the exit
-		if *expanded == 0 {
-			*expanded = expandedOf(b, report.Bytes())
-		}
-
+		i := pairsRun[b.Name()]
+		pairsRun[b.Name()]++
 		s := apitest.New(b, apitest.Options{})
 		s.SetRules(hash, builtin.Sources())
 		for _, r := range releases {
@@ -375,10 +367,31 @@ func daemonVersusScan(b *testing.B, releases [][]benchDist, dir string, expanded
 			name, version, _ := scan.ParseDistName(r[0].name)
 			s.AddJob(name, version, urls...)
 		}
-		fakeBefore := selfCPU()
-		runTime, runRSS, runPS := runDaemonUntilDone(b, s, p)
-		fakeCPU := selfCPU() - fakeBefore
-		s.AssertOneStoredResultPerJob(b)
+		var (
+			scanTime, runTime time.Duration
+			scanRSS, runRSS   int64
+			scanPS, runPS     *os.ProcessState
+			fakeCPU           time.Duration
+		)
+		daemon := func() {
+			fakeBefore := selfCPU()
+			runTime, runRSS, runPS = runDaemonUntilDone(b, s, p)
+			fakeCPU = selfCPU() - fakeBefore
+			s.AssertOneStoredResultPerJob(b)
+		}
+		daemonFirst := i%2 == 1
+		if daemonFirst {
+			daemon()
+		}
+		var report []byte
+		scanTime, scanRSS, scanPS, report = scanFolder(b, dir, p)
+		if !daemonFirst {
+			daemon()
+		}
+		if *expanded == 0 {
+			*expanded = expandedOf(b, report)
+		}
+		floor := measureTransfer(b, dir, p)
 
 		mb := float64(*expanded) / 1e6
 		b.ReportMetric(mb/scanTime.Seconds(), "scan-MB/s")
@@ -386,12 +399,180 @@ func daemonVersusScan(b *testing.B, releases [][]benchDist, dir string, expanded
 		b.ReportMetric(float64(len(releases))/runTime.Seconds(), "run-jobs/s")
 		b.ReportMetric(runTime.Seconds()/scanTime.Seconds(), "run/scan-time")
 		// CPU time shows the pipeline's own cost, whatever shares the cores.
-		b.ReportMetric(cpuTime(runPS).Seconds()/cpuTime(scanCmd.ProcessState).Seconds(), "run/scan-cpu")
+		b.ReportMetric(cpuTime(runPS).Seconds()/cpuTime(scanPS).Seconds(), "run/scan-cpu")
 		b.ReportMetric(fakeCPU.Seconds(), "mainframe-cpu-s")
+		// User and system time apart: network input is mostly the kernel's.
+		b.ReportMetric(scanPS.UserTime().Seconds(), "scan-user-s")
+		b.ReportMetric(scanPS.SystemTime().Seconds(), "scan-sys-s")
+		b.ReportMetric(runPS.UserTime().Seconds(), "run-user-s")
+		b.ReportMetric(runPS.SystemTime().Seconds(), "run-sys-s")
 		b.ReportMetric(float64(s.Connections()), "run-connections")
 		b.ReportMetric(float64(scanRSS)/1e6, "scan-peakRSS-MB")
 		b.ReportMetric(float64(runRSS)/1e6, "run-peakRSS-MB")
+		b.ReportMetric(float64(i%2), "daemon-first")
+		b.ReportMetric(floor.download.Seconds(), "plain-download-cpu-s")
+		b.ReportMetric(floor.read.Seconds(), "plain-read-cpu-s")
+		b.ReportMetric(floor.server.Seconds(), "plain-server-cpu-s")
+		// What run/scan-cpu would be for a daemon that added nothing to the
+		// scan but moving the bytes over loopback instead of from the page
+		// cache.
+		b.ReportMetric((cpuTime(scanPS)+floor.download-floor.read).Seconds()/cpuTime(scanPS).Seconds(), "transfer-floor")
 	}
+}
+
+// transfer is what moving the corpus costs without dragonfly: a plain Go
+// client downloading every file from a plain file server over loopback,
+// and the same client reading them from the page cache, each in a process
+// of its own on the placement's CPUs, and the server in this process,
+// where the fake mainframe runs.
+type transfer struct{ download, read, server time.Duration }
+
+const (
+	transferHelperEnv = "DRAGONFLY_TEST_TRANSFER_HELPER" // "download" or "read": TestMain runs transferHelper
+	transferSourceEnv = "DRAGONFLY_TEST_TRANSFER_SOURCE" // the base URL or the folder
+)
+
+// measureTransfer measures the floor of the daemon's cost on this machine:
+// the CPU time a client without any pipeline spends on the bytes.
+func measureTransfer(b *testing.B, dir string, p placement) transfer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.FileServer(http.Dir(dir))}
+	go srv.Serve(ln)
+	defer srv.Close()
+	helper := func(mode, source string) time.Duration {
+		cmd := p.command(os.Args[0], "-test.run=^$")
+		cmd.Stderr = os.Stderr
+		cmd.Env = append(os.Environ(), transferHelperEnv+"="+mode, transferSourceEnv+"="+source)
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("transfer helper %s: %v", mode, err)
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(string(out)))
+		if err != nil {
+			b.Fatalf("transfer helper %s: %q: %v", mode, out, err)
+		}
+		return d
+	}
+	var t transfer
+	before := selfCPU()
+	t.download = helper("download", "http://"+ln.Addr().String()+"/\n"+dir)
+	t.server = selfCPU() - before
+	t.read = helper("read", dir)
+	return t
+}
+
+// transferHelper is the client of measureTransfer, run by TestMain: it
+// downloads every file of the folder from base (mode "download", source
+// "base URL\nfolder"), four at a time as the daemon's default, or reads
+// them (mode "read", source the folder), into buffers reused across files.
+// It prints the CPU time the transfer took, without the process's start.
+func transferHelper(mode, source string) int {
+	base, dir, found := strings.Cut(source, "\n")
+	if !found {
+		dir = base
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var largest int64
+	names := make(chan string, len(entries))
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil {
+			largest = max(largest, info.Size())
+		}
+		names <- e.Name()
+	}
+	close(names)
+	workers := 4
+	if mode == "read" {
+		workers = 1 // dragonfly scan reads each file on its scanning thread
+	}
+	// Buffers touched before the clock starts: what is measured is the
+	// bytes' way in, not the memory they land in.
+	bufs := make([][]byte, workers)
+	for i := range bufs {
+		bufs[i] = make([]byte, largest)
+		for j := 0; j < len(bufs[i]); j += 4096 {
+			bufs[i][j] = 1
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	fetch := func(name string, buf []byte) error {
+		var body io.ReadCloser
+		if mode == "read" {
+			f, err := os.Open(filepath.Join(dir, name))
+			if err != nil {
+				return err
+			}
+			body = f
+		} else {
+			resp, err := client.Get(base + name)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+				return fmt.Errorf("%s: %s", name, resp.Status)
+			}
+			body = resp.Body
+		}
+		defer body.Close()
+		_, err := io.ReadFull(body, buf) // buf holds the largest file
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = nil
+		}
+		return err
+	}
+	start := selfCPU()
+	errs := make(chan error, workers)
+	for _, buf := range bufs {
+		go func() {
+			for name := range names {
+				if err := fetch(name, buf); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	fmt.Println(selfCPU() - start)
+	return 0
+}
+
+// pairsRun counts the pairs each placement has run in this process, so
+// that the order of a pair alternates across -count repetitions.
+var pairsRun = map[string]int{}
+
+// scanFolder runs "dragonfly scan" over dir on the placement; it returns
+// the wall time, the peak RSS, the finished process and the JSON report.
+func scanFolder(b *testing.B, dir string, p placement) (time.Duration, int64, *os.ProcessState, []byte) {
+	start := time.Now()
+	cmd := p.command(binary(b), "scan", "--threads", strconv.Itoa(p.threads), "--format", "json", dir)
+	cmd.Dir = b.TempDir()
+	cmd.Env = append(tuning(), "DRAGONFLY_LOG_LEVEL=warn")
+	var report bytes.Buffer
+	cmd.Stdout = &report
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	rss := peakRSS(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil && cmd.ProcessState.ExitCode() > 1 {
+		b.Fatalf("scan: %v", err)
+	}
+	elapsed := time.Since(start)
+	return elapsed, rss(), cmd.ProcessState, report.Bytes() // rss: the last sample before the exit
 }
 
 // folderCorpus reads the distributions of dir as releases, grouped by the

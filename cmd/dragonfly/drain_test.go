@@ -25,6 +25,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(transferHelperEnv); mode != "" {
+		os.Exit(transferHelper(mode, os.Getenv(transferSourceEnv)))
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
