@@ -3,6 +3,7 @@ package scan
 import (
 	"archive/zip"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -78,5 +79,69 @@ func TestLargeBuffersOfNestedArchives(t *testing.T) {
 	want := []string{"p/inner.zip", "p/inner.zip/in/after.py", "p/inner.zip/in/big.py", "p/small.py", "p/two.py"}
 	if !slices.Equal(paths, want) || b.held != 0 {
 		t.Fatalf("matched in %v, want %v; %d bytes still held", paths, want, b.held)
+	}
+}
+
+// A BufferBudget makes a walk that holds none of it wait for the large
+// buffers of other walks (dragonfly scan's threads), so that two large
+// files are not expanded at once beyond it: the walk goes on when the
+// other's file is done, or fails when its context ends meanwhile.
+func TestBufferBudgetMakesAWalkWait(t *testing.T) {
+	big := strings.Repeat("x", retainedBuffer+1)
+	data := fxTar(t, fxFile("p/one.py", big+"needle"))
+	s := fxScanner(t, DefaultLimits(), map[string]string{"r": `rule r { strings: $a = "needle" condition: $a }`})
+	b := NewBufferBudget(int64(len(big)) + 10)
+	s.SetBudget(b)
+	if !b.TryAcquire(20) { // another walk's file
+		t.Fatal("an empty budget refused 20 bytes")
+	}
+
+	waiting := make(chan struct{}, 1)
+	b.waiting = func() { waiting <- struct{}{} }
+	done := make(chan *DistResult)
+	go func() { done <- s.Scan(context.Background(), "p.tar", data) }()
+	select {
+	case <-waiting:
+	case res := <-done:
+		t.Fatalf("the scan went on with the budget spent: %v", res.Err)
+	}
+	b.Release(20) // the other walk's file is done
+	if res := <-done; res.Err != nil || len(res.Files) == 0 {
+		t.Fatalf("after the release: %v, files matched %v", res.Err, res.Files)
+	}
+	if !b.TryAcquire(b.size) {
+		t.Fatal("the scan did not give back what it took")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	b.waiting = cancel // spent again: the walk waits, and is stopped
+	if res := s.Scan(ctx, "p.tar", data); !errors.Is(res.Err, context.Canceled) {
+		t.Fatalf("stopped while waiting: %v, want context.Canceled", res.Err)
+	}
+	b.Release(b.size)
+}
+
+// A file larger than the whole BufferBudget takes all of it instead of
+// waiting forever, and a walk that already holds some of it (a large
+// nested archive) does not wait for more: the walks it could wait on may
+// be waiting on it.
+func TestBufferBudgetNeverDeadlocks(t *testing.T) {
+	big := strings.Repeat("x", retainedBuffer+1)
+	inner := fxZip(t, fxZipEntry{Name: "in/big.py", Body: big + "needle", Method: zip.Deflate},
+		fxZipEntry{Name: "in/pad.bin", Body: big, Method: zip.Store})
+	data := fxTar(t, fxFile("p/inner.zip", string(inner)))
+	lim := DefaultLimits()
+	lim.MaxRatio = 1 << 20
+	s := fxScanner(t, lim, map[string]string{"r": `rule r { strings: $a = "needle" condition: $a }`})
+	// Smaller than any one large file: the nested archive takes all of it,
+	// and its own large files are read while it is held.
+	b := NewBufferBudget(1 << 20)
+	s.SetBudget(b)
+	b.waiting = func() { t.Error("a walk holding the budget waited for more") }
+	if res := s.Scan(context.Background(), "p.tar", data); res.Err != nil || len(res.Files) == 0 {
+		t.Fatalf("%v, files matched %v", res.Err, res.Files)
+	}
+	if !b.TryAcquire(b.size) {
+		t.Fatal("the scan did not give back what it took")
 	}
 }

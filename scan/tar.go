@@ -47,7 +47,10 @@ func (w *walker) walkTar(r io.Reader, prefix string, depth int) error {
 		if err := w.admit(name, hdr.Size, -1); err != nil {
 			return err
 		}
-		data := w.buffer(depth, hdr.Size)
+		data, err := w.buffer(depth, hdr.Size)
+		if err != nil {
+			return err
+		}
 		if err := readExact(tr, data); err != nil {
 			if Class(err) != nil {
 				return err

@@ -70,7 +70,10 @@ func (w *walker) walkZip(data []byte, prefix string, depth int) error {
 			}
 			key = &k
 		}
-		buf := w.buffer(depth, size)
+		buf, err := w.buffer(depth, size)
+		if err != nil {
+			return err
+		}
 		if err := readZipMember(data, f, buf); err != nil {
 			if Class(err) != nil {
 				return err

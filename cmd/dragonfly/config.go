@@ -19,6 +19,11 @@ type scanConfig struct {
 	// Threads is the number of distributions scanned at once; 0 means one
 	// per CPU available to the process (Go honours a container's limit).
 	Threads int `env:"DRAGONFLY_THREADS" envDefault:"0"`
+	// BufferBudget bounds the threads' large file buffers together, so
+	// that the peak does not depend on two large files meeting by chance
+	// (see scan.BufferBudget). The daemon needs none: its memory budget
+	// covers the same buffers.
+	BufferBudget int64 `env:"DRAGONFLY_SCAN_BUFFER_BUDGET" envDefault:"100663296" doc:"dragonfly scan only: bytes per thread of large file buffers (files over 4 MiB), pooled across threads; a thread whose next large file does not fit waits for the others' (one file always proceeds); 0 turns the bound off"`
 	LogConfig
 	Limits scan.Limits `envPrefix:""`
 	Speed  scan.Speed  `envPrefix:""`
@@ -53,6 +58,9 @@ func loadScanConfig(environ map[string]string) (scanConfig, error) {
 	}
 	if c.Threads == 0 {
 		c.Threads = runtime.GOMAXPROCS(0)
+	}
+	if c.BufferBudget < 0 {
+		return c, fmt.Errorf("configuration: DRAGONFLY_SCAN_BUFFER_BUDGET must not be negative, got %d", c.BufferBudget)
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)

@@ -92,6 +92,29 @@ func TestEnvFileIsReadAndRealVariablesWin(t *testing.T) {
 	}
 }
 
+// An empty DRAGONFLY_HTTP_ADDR turns the endpoints off, as documented;
+// the env library alone would read it as unset and serve on :8080.
+func TestEmptyHTTPAddrTurnsTheEndpointsOff(t *testing.T) {
+	for _, tc := range []struct {
+		environ map[string]string
+		want    string
+	}{
+		{map[string]string{}, ":8080"},
+		{map[string]string{"DRAGONFLY_HTTP_ADDR": ""}, ""},
+		{map[string]string{"DRAGONFLY_HTTP_ADDR": " "}, ""},
+		{map[string]string{"DRAGONFLY_HTTP_ADDR": "127.0.0.1:9090"}, "127.0.0.1:9090"},
+	} {
+		tc.environ["DRAGONFLY_AUTH_MODE"] = "none"
+		cfg, err := loadRunConfig(tc.environ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.HTTPAddr != tc.want {
+			t.Errorf("%q: HTTPAddr %q, want %q", tc.environ["DRAGONFLY_HTTP_ADDR"], cfg.HTTPAddr, tc.want)
+		}
+	}
+}
+
 func TestHealthcheck(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {

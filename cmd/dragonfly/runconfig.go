@@ -71,6 +71,11 @@ func loadRunConfig(environ map[string]string) (runConfig, error) {
 	if err := c.Speed.Validate(); err != nil {
 		return c, fmt.Errorf("configuration: %w", err)
 	}
+	if addr, set := environ["DRAGONFLY_HTTP_ADDR"]; set && strings.TrimSpace(addr) == "" {
+		// The env library takes an empty value for an unset one and
+		// applies the default; an operator who empties it means off.
+		c.HTTPAddr = ""
+	}
 	if c.API.WorkerID == "" {
 		c.API.WorkerID, _ = os.Hostname()
 	}
@@ -105,5 +110,6 @@ func configVars() []configVar {
 		}
 	}
 	walk(reflect.TypeOf(runConfig{}))
+	walk(reflect.TypeOf(scanConfig{})) // what only dragonfly scan reads
 	return out
 }

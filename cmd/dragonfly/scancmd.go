@@ -237,12 +237,19 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 		return nil
 	})
 	cache := cfg.Speed.NewCache()
+	var budget *scan.BufferBudget
+	if cfg.BufferBudget > 0 {
+		budget = scan.NewBufferBudget(cfg.BufferBudget * int64(cfg.Threads))
+	}
 	var prefiltered atomic.Int64 // files the prefilter answered for libyara
 	for range min(cfg.Threads, len(targets)) {
 		g.Go(func() error {
 			s, err := scan.NewScanner(rs, cfg.Limits)
 			if err != nil {
 				return err
+			}
+			if budget != nil {
+				s.SetBudget(budget)
 			}
 			defer s.Close()
 			defer func() { prefiltered.Add(s.Prefiltered()) }()
