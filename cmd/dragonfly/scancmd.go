@@ -239,7 +239,8 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 	cache := cfg.Speed.NewCache()
 	var budget *scan.BufferBudget
 	if cfg.BufferBudget > 0 {
-		budget = scan.NewBufferBudget(cfg.BufferBudget * int64(cfg.Threads))
+		threads := int64(cfg.Threads)
+		budget = scan.NewBufferBudget(min(cfg.BufferBudget, math.MaxInt64/threads) * threads)
 	}
 	var prefiltered atomic.Int64 // files the prefilter answered for libyara
 	for range min(cfg.Threads, len(targets)) {
