@@ -94,7 +94,15 @@ type blob struct {
 // (one already sent completes and its jobs count as in flight), finishes
 // and submits what is in flight within DrainTimeout, and returns nil. Jobs
 // still unfinished at that point are logged and left to the mainframe,
-// which leases them again. Run returns an error only for a broken pipeline.
+// which leases them again.
+//
+// Run returns an error only for a broken pipeline: a stage hit an internal
+// error that no job owns (see guard). It then returns at once, without
+// waiting for stop: the other stages are cancelled as when the drain times
+// out, so that the jobs in flight are abandoned to the mainframe, and the
+// error names the stage. A failure of one job (a download, an archive, a
+// panic while working on its distributions) or of the mainframe (retried)
+// is never an error of Run: it would stop a worker that can go on.
 func (p *Pipeline) Run(stop context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(stop))
 	defer cancelWork()
@@ -122,46 +130,94 @@ func (p *Pipeline) Run(stop context.Context) error {
 	}
 	defer p.rules.current().Close()
 
+	// A stage's function returns an error only when the stage is broken;
+	// the errgroup then cancels ctx, which every stage and every job
+	// watches, and Wait returns that first error once all have ended.
 	g, ctx := errgroup.WithContext(work)
 	slots := make(chan struct{}, p.cfg.MaxJobs)
 	jobs := make(chan *job, p.cfg.MaxJobs)
 	blobs := make(chan blob, p.cfg.Threads)
 	done := make(chan *job, p.cfg.MaxJobs)
+	// broken hands a broken stage's error to the errgroup at once. The
+	// stages with many goroutines use it instead of returning: the
+	// goroutine that hit the error goes on draining its channel (the jobs
+	// now see ctx cancelled and are abandoned), so that no job is stranded
+	// in a channel nobody reads, with its body never freed.
+	broken := func(err error) { g.Go(func() error { return err }) }
 
 	// Each stage closes the channel it feeds when its last goroutine ends,
-	// so a drain flows through the stages in order.
-	g.Go(func() error { defer close(jobs); return p.lease(stop, ctx, slots, jobs) })
+	// so a drain, or a cancellation, flows through the stages in order.
+	g.Go(func() error {
+		defer close(jobs)
+		return guard("lease", p.log, func() { p.lease(stop, ctx, slots, jobs) })
+	})
 	g.Go(func() error {
 		defer close(blobs)
-		return fanOut(p.cfg.DownloadConcurrency, func() {
+		fanOut(p.cfg.DownloadConcurrency, func() {
 			for j := range jobs {
-				p.download(ctx, j, blobs, done)
+				if err := guard("download", j.log, func() { p.download(ctx, j, blobs, done) }); err != nil {
+					broken(err)
+				}
 			}
 		})
+		return nil
 	})
 	g.Go(func() error {
 		defer close(done)
-		return fanOut(p.cfg.Threads, func() { p.match(blobs, done) })
+		fanOut(p.cfg.Threads, func() { p.match(blobs, done, broken) })
+		return nil
 	})
 	g.Go(func() error {
-		return fanOut(p.cfg.MaxJobs, func() {
+		fanOut(p.cfg.MaxJobs, func() {
 			for j := range done {
-				p.submit(ctx, j, draining.Load())
-				<-slots
+				err := guard("submit", j.log, func() {
+					defer func() { <-slots }()
+					p.submit(ctx, j, draining.Load())
+				})
+				if err != nil {
+					broken(err)
+				}
 			}
 		})
+		return nil
 	})
 	return g.Wait()
 }
 
+// guard runs f, a piece of the named stage's work, and turns a panic that
+// escapes it into the error that breaks the pipeline, logged with its
+// stack. The panics a job owns never reach it: recoverJob fails that job
+// and the worker goes on, since a package that trips a bug in a parser
+// would otherwise take down every worker it is leased to. What does reach
+// it is the worker's own machinery failing (the lease loop, a submit, a
+// scanner's upkeep, freeing a body): retrying cannot mend that, and going
+// on could strand jobs or their memory, so the worker stops and exits
+// non-zero, and its supervisor starts a fresh one.
+func guard(stage string, log *zap.Logger, f func()) (err error) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		log.Error("internal error; the pipeline is broken and stops", zap.String("stage", stage),
+			zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
+		if e, ok := v.(error); ok {
+			err = fmt.Errorf("internal error in the %s stage: %w", stage, e)
+		} else {
+			err = fmt.Errorf("internal error in the %s stage: %v", stage, v)
+		}
+	}()
+	f()
+	return nil
+}
+
 // fanOut runs n copies of f and waits for them.
-func fanOut(n int, f func()) error {
+func fanOut(n int, f func()) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(f)
 	}
 	wg.Wait()
-	return nil
 }
 
 // loadRules loads the first rule set, retrying with backoff until it loads
@@ -187,16 +243,18 @@ func (p *Pipeline) loadRules(stop context.Context) error {
 // at once when a slot frees while work flows, after LoadDuration with
 // jitter when the mainframe had none, with backoff when it failed. After
 // stop it sends nothing more; a request already sent completes (on ctx,
-// which outlives stop) and its jobs are worked on.
-func (p *Pipeline) lease(stop, ctx context.Context, slots chan struct{}, jobs chan<- *job) error {
+// which outlives stop) and its jobs are worked on. It returns nothing: a
+// failed lease is the mainframe's trouble and is retried, never a reason to
+// stop the worker.
+func (p *Pipeline) lease(stop, ctx context.Context, slots chan struct{}, jobs chan<- *job) {
 	bo := p.backoff.NewBackOff()
 	for {
 		select {
 		case slots <- struct{}{}:
 		case <-stop.Done():
-			return nil
+			return
 		case <-ctx.Done():
-			return nil
+			return
 		}
 		n := 1
 	more:
@@ -210,7 +268,7 @@ func (p *Pipeline) lease(stop, ctx context.Context, slots chan struct{}, jobs ch
 		}
 		if stop.Err() != nil {
 			freeSlots(slots, n)
-			return nil
+			return
 		}
 		start := time.Now()
 		leased, err := p.mf.Lease(ctx, n)
@@ -242,9 +300,9 @@ func (p *Pipeline) lease(stop, ctx context.Context, slots chan struct{}, jobs ch
 			select {
 			case <-time.After(wait):
 			case <-stop.Done():
-				return nil
+				return
 			case <-ctx.Done():
-				return nil
+				return
 			}
 		}
 	}
@@ -348,16 +406,24 @@ func (p *Pipeline) fetch(ctx context.Context, u string) ([]byte, func(), error) 
 }
 
 // match flattens and matches distributions, one scanner per goroutine and
-// rule set.
-func (p *Pipeline) match(blobs <-chan blob, done chan<- *job) {
+// rule set. A panic that escapes a job's recovery (freeing a body, closing
+// a scanner) is reported to broken, and the goroutine goes on reading blobs
+// so that each is freed.
+func (p *Pipeline) match(blobs <-chan blob, done chan<- *job, broken func(error)) {
 	scanners := map[*scan.RuleSet]*scan.Scanner{}
 	defer func() {
-		for _, s := range scanners {
-			s.Close()
+		if err := guard("match", p.log, func() {
+			for _, s := range scanners {
+				s.Close()
+			}
+		}); err != nil {
+			broken(err)
 		}
 	}()
 	for b := range blobs {
-		p.matchOne(scanners, b, done)
+		if err := guard("match", b.j.log, func() { p.matchOne(scanners, b, done) }); err != nil {
+			broken(err)
+		}
 	}
 }
 
@@ -398,7 +464,10 @@ func (p *Pipeline) matchOne(scanners map[*scan.RuleSet]*scan.Scanner, b blob, do
 }
 
 // recoverJob turns a panic in a stage into a failed distribution of the job
-// that caused it, so that one hostile package cannot take the worker down.
+// that caused it, so that one hostile package cannot take the worker down:
+// stopping for it (as guard does for the worker's own machinery) would
+// restart every worker the package is leased to, and abandon their other
+// jobs each time, for a package that fails the same way everywhere.
 func (p *Pipeline) recoverJob(j *job, done chan<- *job, stage string) {
 	v := recover()
 	if v == nil {

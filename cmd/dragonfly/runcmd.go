@@ -23,14 +23,20 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
-// Exit codes of "dragonfly run" (DESIGN.md § The pipeline).
+// Exit codes of "dragonfly run" (DESIGN.md § The pipeline). Each cause has
+// its own, so that an operator reading a pod's last state can tell a bug in
+// the worker from a bad setting or a hurried shutdown.
 const (
 	exitInterrupted = 1 // a second signal cut the drain short
 	exitConfig      = 2 // the configuration is wrong
+	exitBroken      = 3 // a stage of the pipeline is broken (pipeline.Run's error)
 )
 
 // runCommand is the daemon: it works until SIGTERM or SIGINT, drains, and
-// exits 0; a second signal exits 1 at once.
+// exits 0; a second signal exits 1 at once. A broken pipeline exits 3 at
+// once: the worker cannot mend itself, and its supervisor (Kubernetes, the
+// compose restart policy) starts a fresh one, while the mainframe leases
+// the jobs it abandoned again.
 func runCommand(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "dragonfly run takes no arguments; it is configured by the environment (see dragonfly config)\n")
@@ -151,13 +157,21 @@ func runDaemon(cfg runConfig, stderr io.Writer, sigs <-chan os.Signal) int {
 	go func() { result <- p.Run(stop) }()
 	select {
 	case err := <-result:
-		if err != nil {
-			log.Error("the pipeline stopped", zap.Error(err))
-			return exitInterrupted
-		}
-		log.Info("drained; exiting")
-		return exitOK
+		return runExit(log, err)
 	case <-interrupted:
 		return exitInterrupted
 	}
+}
+
+// runExit is the exit code once pipeline.Run has returned err: 0 after a
+// drain, exitBroken when a stage broke. Run's error is never a job's or the
+// mainframe's failure (those are results and retries), so it is logged as
+// an error and exits non-zero, for the worker to be replaced.
+func runExit(log *zap.Logger, err error) int {
+	if err != nil {
+		log.Error("the pipeline stopped", zap.Error(err))
+		return exitBroken
+	}
+	log.Info("drained; exiting")
+	return exitOK
 }
