@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
-	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/membuf"
 )
 
 // maxRedirects is how many redirects a download follows (CONTRACT.md).
@@ -36,13 +36,13 @@ type DownloadError struct {
 
 func (e *DownloadError) Error() string {
 	if e.Status != 0 {
-		return fmt.Sprintf("%v: HTTP %d %s", scan.ErrDownloadFailed, e.Status, e.URL)
+		return fmt.Sprintf("%v: HTTP %d %s", failure.ErrDownloadFailed, e.Status, e.URL)
 	}
-	return fmt.Sprintf("%v: %s: %v", scan.ErrDownloadFailed, e.URL, e.Err)
+	return fmt.Sprintf("%v: %s: %v", failure.ErrDownloadFailed, e.URL, e.Err)
 }
 
-// Is makes a DownloadError of failure class scan.ErrDownloadFailed.
-func (e *DownloadError) Is(target error) bool { return target == scan.ErrDownloadFailed }
+// Is makes a DownloadError of failure class failure.ErrDownloadFailed.
+func (e *DownloadError) Is(target error) bool { return target == failure.ErrDownloadFailed }
 
 func (e *DownloadError) Unwrap() error { return e.Err }
 
@@ -135,7 +135,7 @@ func (d *Downloader) Download(ctx context.Context, rawURL string) (Body, error) 
 // Fetch downloads rawURL whole. A 4xx other than 408 and 429 is final at
 // once; transient failures are retried with backoff until ctx ends, and the
 // last one is returned with Transient set. A body over MaxBytes fails as
-// scan.ErrTooLarge, before reading when Content-Length declares it.
+// failure.ErrTooLarge, before reading when Content-Length declares it.
 func (d *Downloader) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	return d.fetch(ctx, rawURL, false, nil)
 }
@@ -187,7 +187,7 @@ func (d *Downloader) once(ctx context.Context, u *url.URL, mapped bool, body *Bo
 		return nil, retryAfter(resp.Header, time.Now()), &DownloadError{URL: shown, Status: s, Transient: transient}
 	}
 	if resp.ContentLength > d.maxBytes {
-		return nil, 0, scan.ArchiveTooLarge(resp.ContentLength, d.maxBytes)
+		return nil, 0, failure.ArchiveTooLarge(resp.ContentLength, d.maxBytes)
 	}
 	if mapped && resp.ContentLength >= membuf.Threshold {
 		return d.readMapped(resp, shown, body)
@@ -203,7 +203,7 @@ func (d *Downloader) once(ctx context.Context, u *url.URL, mapped bool, body *Bo
 		return nil, 0, &DownloadError{URL: shown, Transient: true, Err: redactURLError(err)}
 	}
 	if n > d.maxBytes {
-		return nil, 0, scan.ArchiveTooLarge(n, d.maxBytes)
+		return nil, 0, failure.ArchiveTooLarge(n, d.maxBytes)
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return nil, 0, &DownloadError{URL: shown, Transient: true,

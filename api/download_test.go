@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
-	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/membuf"
 )
 
 func newTestDownloader(max int64) *Downloader {
@@ -57,7 +57,7 @@ func TestDownloadStatuses(t *testing.T) {
 				return
 			}
 			var de *DownloadError
-			if !errors.As(err, &de) || de.Transient != tt.wantTransient || !errors.Is(err, scan.ErrDownloadFailed) || scan.Class(err) != scan.ErrDownloadFailed {
+			if !errors.As(err, &de) || de.Transient != tt.wantTransient || !errors.Is(err, failure.ErrDownloadFailed) || failure.Class(err) != failure.ErrDownloadFailed {
 				t.Fatalf("err %#v", err)
 			}
 			if want := tt.wantErr + srv.URL + "/packages/x-1.0.tar.gz"; err.Error() != want {
@@ -107,7 +107,7 @@ func TestDownloadSizeLimit(t *testing.T) {
 	d := newTestDownloader(1000)
 	for _, path := range []string{"/declared", "/chunked"} {
 		_, err := d.Fetch(context.Background(), srv.URL+path)
-		if !errors.Is(err, scan.ErrTooLarge) || !strings.Contains(err.Error(), "> limit 1000") {
+		if !errors.Is(err, failure.ErrTooLarge) || !strings.Contains(err.Error(), "> limit 1000") {
 			t.Errorf("%s: err %v", path, err)
 		}
 	}

@@ -105,7 +105,7 @@ func TestCloudflareCookieIsKeptAndRenewedAfterExpiry(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("%v %v", jobs, err)
 	}
-	if _, err := w.client.Submit(ctx, jobs[0].Result("h", verdict(0))); err != nil {
+	if _, err := w.client.Submit(ctx, jobs[0].Result("h", verdictOf(0))); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := s.Stored("p", "1"); st.Identity != apitest.DefaultClientID {

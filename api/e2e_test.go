@@ -15,7 +15,8 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
 	"github.com/vipyrsec/dragonfly-client-go/auth"
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/verdict"
 )
 
 // These tests run the client and the credentials against the fake
@@ -73,8 +74,8 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func verdict(score int64, rules ...string) scan.Verdict {
-	return scan.Verdict{Score: score, RulesMatched: rules, InspectorURL: "https://inspector.pypi.io/project/p/1/x"}
+func verdictOf(score int64, rules ...string) verdict.Verdict {
+	return verdict.Verdict{Score: score, RulesMatched: rules, InspectorURL: "https://inspector.pypi.io/project/p/1/x"}
 }
 
 func TestLeaseAndSubmitInBothEras(t *testing.T) {
@@ -98,9 +99,9 @@ func TestLeaseAndSubmitInBothEras(t *testing.T) {
 				t.Fatalf("lease fields %+v in era %v", jobs[0], era)
 			}
 			for _, j := range jobs {
-				v := verdict(12, "b_rule", "a_rule", "b_rule")
+				v := verdictOf(12, "b_rule", "a_rule", "b_rule")
 				if len(j.Distributions) == 0 {
-					v = scan.Compose(j.Name, j.Version, nil)
+					v = verdict.Verdict{RulesMatched: []string{}, Failure: &verdict.Failure{Class: failure.ErrNoDistribution}}
 				}
 				if _, err := w.client.Submit(ctx, j.Result(rules.Hash, v)); err != nil {
 					t.Fatalf("%s: %v", j.Name, err)
@@ -133,8 +134,8 @@ func TestLateResultTodayIsRejectedButAcceptedIn2023(t *testing.T) {
 			if len(j1) != 1 || len(j2) != 1 {
 				t.Fatalf("leases %v %v", j1, j2)
 			}
-			_, lateErr := first.client.Submit(ctx, j1[0].Result("h", verdict(1)))
-			_, err := second.client.Submit(ctx, j2[0].Result("h", verdict(2)))
+			_, lateErr := first.client.Submit(ctx, j1[0].Result("h", verdictOf(1)))
+			_, err := second.client.Submit(ctx, j2[0].Result("h", verdictOf(2)))
 			stored, _ := s.Stored("p", "1")
 			if era == apitest.Today {
 				var se *api.StatusError
@@ -159,7 +160,7 @@ func TestDroppedConnectionsStoreOnce(t *testing.T) {
 		jobs, _ := w.client.Lease(ctx, 1)
 		s.DropNext(apitest.EndpointPackage, 1, beforeStore)
 		s.FailNext(apitest.EndpointPackage, 2, 503)
-		d, err := w.client.Submit(ctx, jobs[0].Result("h", verdict(3)))
+		d, err := w.client.Submit(ctx, jobs[0].Result("h", verdictOf(3)))
 		if err != nil || d.AlreadyStored == beforeStore {
 			t.Fatalf("dropped before store %v: delivery %+v, %v", beforeStore, d, err)
 		}
@@ -181,7 +182,7 @@ func TestDownloadsFromTheFake(t *testing.T) {
 	if _, err := dl.Fetch(ctx, s.FileURL("missing-1.whl")); err == nil || err.Error() != "download failed: HTTP 404 "+s.FileURL("missing-1.whl") {
 		t.Fatalf("missing: %v", err)
 	}
-	if _, err := dl.Fetch(ctx, big); !errors.Is(err, scan.ErrTooLarge) {
+	if _, err := dl.Fetch(ctx, big); !errors.Is(err, failure.ErrTooLarge) {
 		t.Fatalf("oversize: %v", err)
 	}
 	if data, err := dl.Fetch(ctx, s.RedirectChain(ok, 5)); err != nil || len(data) == 0 {

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/verdict"
 )
 
 // Job is one leased release: POST /jobs answers a list of them. Attempt and
@@ -26,7 +26,7 @@ func (j Job) HasLease() bool { return j.Attempt > 0 && j.AssignmentID != "" }
 
 // Result is the body of the job's result: the verdict plus what identifies
 // the job, echoed byte for byte, and the hash of the rules that scanned it.
-func (j Job) Result(commit string, v scan.Verdict) Result {
+func (j Job) Result(commit string, v verdict.Verdict) Result {
 	r := NewResult(j.Name, j.Version, commit, v)
 	if j.HasLease() {
 		r.Attempt, r.AssignmentID = j.Attempt, j.AssignmentID
@@ -48,7 +48,7 @@ type ServerInfo struct {
 }
 
 // Result is the body of PUT /package: a success (Reason empty) or a
-// failure. Its JSON form follows CONTRACT.md exactly, in either era.
+// failure. Its JSON form follows docs/contract.md exactly, in either era.
 type Result struct {
 	Name    string
 	Version string
@@ -62,6 +62,9 @@ type Result struct {
 	// Reason makes the result a failure. A failure never carries commit:
 	// the server would store a body with both as a success scoring 0.
 	Reason string
+	// Class is the failure's class (package failure), for the worker's
+	// metrics; it is not sent.
+	Class error
 
 	// Attempt and AssignmentID are sent only when both are present; one
 	// without the other is a 409.
@@ -71,9 +74,13 @@ type Result struct {
 
 // NewResult is the body for a verdict on name@version scanned with the
 // rules of commit.
-func NewResult(name, version, commit string, v scan.Verdict) Result {
-	return Result{Name: name, Version: version, Score: v.Score, InspectorURL: v.InspectorURL,
-		RulesMatched: v.RulesMatched, Commit: commit, Reason: v.Reason}
+func NewResult(name, version, commit string, v verdict.Verdict) Result {
+	r := Result{Name: name, Version: version, Score: v.Score, InspectorURL: v.InspectorURL,
+		RulesMatched: v.RulesMatched, Commit: commit}
+	if v.Failed() {
+		r.Reason, r.Class = Reason(v), v.Failure.Class
+	}
+	return r
 }
 
 // Failed reports whether r is a failure.
@@ -99,7 +106,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		if rules == nil {
 			rules = []string{}
 		}
-		fields = append(fields, kv{"score", scan.ClampScore(r.Score)}, kv{"inspector_url", inspector},
+		fields = append(fields, kv{"score", ClampScore(r.Score)}, kv{"inspector_url", inspector},
 			kv{"rules_matched", rules}, kv{"commit", r.Commit})
 	}
 	if r.Attempt > 0 && r.AssignmentID != "" {

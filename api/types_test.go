@@ -5,7 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/verdict"
 )
 
 func TestResultBodiesUpstreamVectors(t *testing.T) {
@@ -57,7 +58,7 @@ func TestResultRulesDeduplicatedAndSorted(t *testing.T) {
 }
 
 func TestJobResultCarriesLeaseOnlyWhenTheJobHadOne(t *testing.T) {
-	v := scan.Verdict{Score: 7, RulesMatched: []string{"r"}, InspectorURL: "https://inspector.pypi.io/x"}
+	v := verdict.Verdict{Score: 7, RulesMatched: []string{"r"}, InspectorURL: "https://inspector.pypi.io/x"}
 	tests := []struct {
 		name string
 		job  Job
@@ -76,8 +77,8 @@ func TestJobResultCarriesLeaseOnlyWhenTheJobHadOne(t *testing.T) {
 			t.Errorf("%s:\n got %s (%v)\nwant %s", tt.name, got, err, tt.want)
 		}
 	}
-	failed, _ := json.Marshal(Job{Name: "p", Version: "1", Attempt: 3, AssignmentID: "u"}.Result("h", scan.Verdict{Score: 9, Reason: "timeout: x"}))
-	if want := `{"name":"p","version":"1","reason":"timeout: x","attempt":3,"assignment_id":"u"}`; string(failed) != want {
+	failed, _ := json.Marshal(Job{Name: "p", Version: "1", Attempt: 3, AssignmentID: "u"}.Result("h", verdict.Verdict{Score: 9, Failure: &verdict.Failure{Class: failure.ErrTimeout, Dist: "x.whl", Detail: "slow"}}))
+	if want := `{"name":"p","version":"1","reason":"timeout: x.whl: slow; partial score 9","attempt":3,"assignment_id":"u"}`; string(failed) != want {
 		t.Errorf("failure: got %s, want %s", failed, want)
 	}
 }

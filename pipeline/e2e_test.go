@@ -23,6 +23,7 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
 	"github.com/vipyrsec/dragonfly-client-go/auth"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -97,8 +98,8 @@ func testConfig() Config {
 	return c
 }
 
-func testLimits() scan.Limits {
-	l := scan.DefaultLimits()
+func testLimits() archive.Limits {
+	l := archive.DefaultLimits()
 	l.MaxScanSize = 64_000
 	return l
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -23,7 +24,7 @@ type job struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	rs        *scan.RuleSet // the set the job scans with, retained
+	rs        *rules.RuleSet // the set the job scans with, retained
 	releaseRS func()
 
 	mu      sync.Mutex

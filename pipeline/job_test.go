@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
-func testRuleSet(t *testing.T, hash string) *scan.RuleSet {
+func testRuleSet(t *testing.T, hash string) *rules.RuleSet {
 	t.Helper()
-	rs, err := scan.Compile(hash, map[string]string{"r": `rule marker { meta: weight = 5 strings: $a = "EVIL_MARKER" condition: $a }`})
+	rs, err := rules.Compile(hash, map[string]string{"r": `rule marker { meta: weight = 5 strings: $a = "EVIL_MARKER" condition: $a }`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,8 +29,8 @@ func TestSettle(t *testing.T) {
 	rs := testRuleSet(t, "h")
 	transient := &api.DownloadError{URL: "u", Status: 503, Transient: true}
 	final := &api.DownloadError{URL: "u", Status: 404}
-	stopped := fmt.Errorf("%w: scan stopped: %w", scan.ErrTimeout, context.Canceled)
-	deadline := fmt.Errorf("%w: scan stopped: %w", scan.ErrTimeout, context.DeadlineExceeded)
+	stopped := fmt.Errorf("%w: scan stopped: %w", failure.ErrTimeout, context.Canceled)
+	deadline := fmt.Errorf("%w: scan stopped: %w", failure.ErrTimeout, context.DeadlineExceeded)
 	tests := []struct {
 		name        string
 		attempt     int
@@ -89,14 +91,17 @@ func TestConfigResolve(t *testing.T) {
 }
 
 func TestFailureClass(t *testing.T) {
-	for reason, want := range map[string]string{
-		"too large: x.whl: 5 bytes > limit 4": "too large",
-		"download failed: HTTP 404 u":         "download failed",
-		"no distributions":                    "no distributions",
-		"something else":                      "other",
+	for _, tt := range []struct {
+		class error
+		want  string
+	}{
+		{failure.ErrTooLarge, "too large"},
+		{failure.ErrDownloadFailed, "download failed"},
+		{failure.ErrNoDistribution, "no distributions"},
+		{nil, "other"},
 	} {
-		if got := failureClass(reason); got != want {
-			t.Errorf("%q: %q, want %q", reason, got, want)
+		if got := failureClass(tt.class); got != tt.want {
+			t.Errorf("%v: %q, want %q", tt.class, got, tt.want)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,9 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -36,7 +38,7 @@ type Fetcher interface {
 // Pipeline is the daemon. Build it with New and start it with Run.
 type Pipeline struct {
 	cfg     Config
-	limits  scan.Limits
+	limits  archive.Limits
 	mf      Mainframe
 	fetcher Fetcher
 	log     *zap.Logger
@@ -63,7 +65,7 @@ type Options struct {
 }
 
 // New builds a daemon over the mainframe mf. cfg must have been resolved.
-func New(cfg Config, lim scan.Limits, mf Mainframe, fetcher Fetcher, o Options) *Pipeline {
+func New(cfg Config, lim archive.Limits, mf Mainframe, fetcher Fetcher, o Options) *Pipeline {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
@@ -410,7 +412,7 @@ func (p *Pipeline) fetch(ctx context.Context, u string) ([]byte, func(), error) 
 // a scanner) is reported to broken, and the goroutine goes on reading blobs
 // so that each is freed.
 func (p *Pipeline) match(blobs <-chan blob, done chan<- *job, broken func(error)) {
-	scanners := map[*scan.RuleSet]*scan.Scanner{}
+	scanners := map[*rules.RuleSet]*scan.Scanner{}
 	defer func() {
 		if err := guard("match", p.log, func() {
 			for _, s := range scanners {
@@ -427,7 +429,7 @@ func (p *Pipeline) match(blobs <-chan blob, done chan<- *job, broken func(error)
 	}
 }
 
-func (p *Pipeline) matchOne(scanners map[*scan.RuleSet]*scan.Scanner, b blob, done chan<- *job) {
+func (p *Pipeline) matchOne(scanners map[*rules.RuleSet]*scan.Scanner, b blob, done chan<- *job) {
 	defer b.release()
 	defer p.recoverJob(b.j, done, "match")
 	u := b.j.Distributions[b.i]
@@ -441,14 +443,15 @@ func (p *Pipeline) matchOne(scanners map[*scan.RuleSet]*scan.Scanner, b blob, do
 			}
 		}
 		var err error
-		if s, err = scan.NewScanner(b.j.rs, p.limits); err != nil {
+		// Large file buffers come from the memory budget, which makes the
+		// downloads wait.
+		opt := scan.Options{Limits: p.limits, Speed: p.speed, Cache: p.cache, Budget: p.budget}
+		if s, err = scan.New(b.j.rs, opt); err != nil {
 			if b.j.setDist(b.i, &scan.DistResult{Target: u, Err: err, RulesHash: b.j.rs.Hash()}) {
 				done <- b.j
 			}
 			return
 		}
-		s.SetBudget(p.budget) // large file buffers make the downloads wait
-		p.speed.Apply(s, p.cache)
 		scanners[b.j.rs] = s
 	}
 	start := time.Now()
@@ -475,7 +478,7 @@ func (p *Pipeline) recoverJob(j *job, done chan<- *job, stage string) {
 	}
 	j.log.Error("panic while working on a job; failing it", zap.String("stage", stage),
 		zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
-	err := fmt.Errorf("%w: internal error in the %s stage", scan.ErrMalformed, stage)
+	err := fmt.Errorf("%w: internal error in the %s stage", failure.ErrMalformed, stage)
 	last := false
 	for i, u := range j.Distributions {
 		j.mu.Lock()
@@ -515,7 +518,7 @@ func (p *Pipeline) submit(ctx context.Context, j *job, draining bool) {
 		fields := []zap.Field{zap.Int("attempts", d.Attempts)}
 		if res.Failed() {
 			outcome = "failure"
-			p.m.JobFailures.WithLabelValues(failureClass(res.Reason)).Inc()
+			p.m.JobFailures.WithLabelValues(failureClass(res.Class)).Inc()
 			fields = append(fields, zap.String("reason", res.Reason))
 		} else {
 			fields = append(fields, zap.Int64("score", res.Score), zap.Strings("rules_matched", res.RulesMatched))
@@ -537,12 +540,11 @@ func (p *Pipeline) submit(ctx context.Context, j *job, draining bool) {
 	}
 }
 
-// failureClass is the class a reason starts with, for metrics.
-func failureClass(reason string) string {
-	for _, c := range []error{scan.ErrTooLarge, scan.ErrMalformed, scan.ErrUnsupported, scan.ErrDownloadFailed, scan.ErrTimeout, scan.ErrNoDistribution} {
-		if strings.HasPrefix(reason, c.Error()) {
-			return c.Error()
-		}
+// failureClass names a failure's class for metrics: "other" for a cause
+// that carries none.
+func failureClass(class error) string {
+	if class == nil {
+		return "other"
 	}
-	return "other"
+	return class.Error()
 }

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
 // reloadTimeout bounds one fetch-and-compile of the mainframe's rules.
@@ -30,13 +30,13 @@ type ruleBook struct {
 	now   func() time.Time
 
 	mu        sync.Mutex
-	cur       *scan.RuleSet
+	cur       *rules.RuleSet
 	pauseTill time.Time
 	flight    singleflight.Group
 }
 
 // current returns the set in use, nil before the first load.
-func (b *ruleBook) current() *scan.RuleSet {
+func (b *ruleBook) current() *rules.RuleSet {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.cur
@@ -54,7 +54,7 @@ func (b *ruleBook) load(ctx context.Context) error {
 	if cur := b.current(); cur != nil && cur.Hash() == r.Hash {
 		return nil
 	}
-	rs, err := scan.Compile(r.Hash, r.Rules)
+	rs, err := rules.Compile(r.Hash, r.Rules)
 	if err != nil {
 		b.log.Error("the mainframe's rules do not compile; keeping the rule set in use",
 			zap.String("rules_hash", r.Hash), zap.Error(err))
@@ -76,7 +76,7 @@ func (b *ruleBook) load(ctx context.Context) error {
 // forJob returns the rule set a job with this hash scans with, retained
 // for the job: the current one, after one shared reload when the hash
 // differs. It fails only when ctx ends.
-func (b *ruleBook) forJob(ctx context.Context, hash string) (*scan.RuleSet, func(), error) {
+func (b *ruleBook) forJob(ctx context.Context, hash string) (*rules.RuleSet, func(), error) {
 	b.mu.Lock()
 	stale := hash != "" && b.cur.Hash() != hash && !b.now().Before(b.pauseTill)
 	b.mu.Unlock()

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"archive/zip"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -11,50 +10,23 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
+	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
 )
 
-// pythonish returns n bytes of deterministic, Python-looking source: real
-// sdists compress about 4:1, and so does this.
-func pythonish(rng *rand.Rand, n int) []byte {
-	words := strings.Fields(`def class return import from self if else elif for while in not and or None True False
-		requests json os sys path value result items config logger data response session client error raise try except
-		with open read write append update format join split strip lower len range dict list str int float`)
-	var b bytes.Buffer
-	for b.Len() < n {
-		indent := strings.Repeat("    ", rng.IntN(3))
-		b.WriteString(indent)
-		for w := 0; w < 3+rng.IntN(8); w++ {
-			b.WriteString(words[rng.IntN(len(words))])
-			b.WriteByte(" .(,=:"[rng.IntN(6)])
-		}
-		fmt.Fprintf(&b, "%d\n", rng.IntN(1000))
-	}
-	return b.Bytes()[:n]
-}
-
-type benchFile = fxEntry
+type benchFile = fixture.Entry
 
 func benchFiles(count, size int) []benchFile {
 	rng := rand.New(rand.NewPCG(1, 2))
 	files := make([]benchFile, count)
 	for i := range files {
-		files[i] = fxFile(fmt.Sprintf("pkg-1.0/pkg/mod%05d.py", i), string(pythonish(rng, size/2+rng.IntN(size))))
+		files[i] = fixture.File(fmt.Sprintf("pkg-1.0/pkg/mod%05d.py", i), string(fixture.Pythonish(rng, size/2+rng.IntN(size))))
 	}
 	return files
-}
-
-func buildTarGz(tb testing.TB, files []benchFile) []byte { return fxGzip(tb, fxTar(tb, files...)) }
-
-func buildZipArchive(tb testing.TB, files []benchFile, method uint16) []byte {
-	entries := make([]fxZipEntry, len(files))
-	for i, f := range files {
-		entries[i] = fxZipEntry{Name: f.Name, Body: f.Body, Method: method}
-	}
-	return fxZip(tb, entries...)
 }
 
 func expandedSize(files []benchFile) int64 {
@@ -66,11 +38,11 @@ func expandedSize(files []benchFile) int64 {
 }
 
 func benchFlatten(b *testing.B, data []byte, files []benchFile) {
-	lim := DefaultLimits()
+	lim := archive.DefaultLimits()
 	b.SetBytes(expandedSize(files))
 	b.ReportAllocs()
 	for b.Loop() {
-		_, err := Flatten(context.Background(), data, lim, func(*File) error { return nil })
+		_, err := archive.Flatten(context.Background(), data, lim, func(*archive.File) error { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -81,13 +53,13 @@ func benchFlatten(b *testing.B, data []byte, files []benchFile) {
 // BenchmarkFlattenTarGz: inflate and split an sdist-shaped tarball.
 func BenchmarkFlattenTarGz(b *testing.B) {
 	files := benchFiles(400, 16<<10)
-	benchFlatten(b, buildTarGz(b, files), files)
+	benchFlatten(b, fixture.TarGz(b, files...), files)
 }
 
 // BenchmarkFlattenWheel: the same files as a deflated zip.
 func BenchmarkFlattenWheel(b *testing.B) {
 	files := benchFiles(400, 16<<10)
-	benchFlatten(b, buildZipArchive(b, files, zip.Deflate), files)
+	benchFlatten(b, fixture.ZipOf(b, zip.Deflate, files...), files)
 }
 
 // BenchmarkFlattenReal: real files (16 MiB of the machine's Python
@@ -99,14 +71,14 @@ func BenchmarkFlattenReal(b *testing.B) {
 		name  string
 		files []benchFile
 	}{
-		{"python", pythonLibFiles(b, 16<<20)},
+		{"python", fixture.PythonLibrary(b, 16<<20)},
 		{"native", nativeLibFiles(b, 24<<20)},
 	} {
 		if len(set.files) == 0 {
 			continue
 		}
-		b.Run(set.name+"/tar.gz", func(b *testing.B) { benchFlatten(b, buildTarGz(b, set.files), set.files) })
-		b.Run(set.name+"/wheel", func(b *testing.B) { benchFlatten(b, buildZipArchive(b, set.files, zip.Deflate), set.files) })
+		b.Run(set.name+"/tar.gz", func(b *testing.B) { benchFlatten(b, fixture.TarGz(b, set.files...), set.files) })
+		b.Run(set.name+"/wheel", func(b *testing.B) { benchFlatten(b, fixture.ZipOf(b, zip.Deflate, set.files...), set.files) })
 	}
 }
 
@@ -121,12 +93,12 @@ func BenchmarkFlattenSmallDeflated(b *testing.B) {
 		for i := range files {
 			body := "x = 1\n"
 			if size > len(body) {
-				body = string(pythonish(rng, size))
+				body = string(fixture.Pythonish(rng, size))
 			}
-			files[i] = fxFile(fmt.Sprintf("pkg/m%05d.py", i), body)
+			files[i] = fixture.File(fmt.Sprintf("pkg/m%05d.py", i), body)
 		}
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
-			benchFlatten(b, buildZipArchive(b, files, zip.Deflate), files)
+			benchFlatten(b, fixture.ZipOf(b, zip.Deflate, files...), files)
 		})
 	}
 }
@@ -146,19 +118,19 @@ func nativeLibFiles(tb testing.TB, max int64) []benchFile {
 		if err != nil {
 			continue
 		}
-		files = append(files, fxFile("pkg/.libs/"+filepath.Base(p), string(b)))
+		files = append(files, fixture.File("pkg/.libs/"+filepath.Base(p), string(b)))
 		total += int64(len(b))
 	}
 	return files
 }
 
 func builtinScanner(b *testing.B) *Scanner {
-	rs, err := Compile("", builtin.Sources())
+	rs, err := rules.Compile("", builtin.Sources())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(rs.Close)
-	s, err := NewScanner(rs, DefaultLimits())
+	s, err := New(rs, Options{Limits: archive.DefaultLimits(), Speed: DefaultSpeed()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -191,7 +163,7 @@ func BenchmarkMatch(b *testing.B) {
 // BenchmarkScanTarGz: flatten, match and score one sdist end to end.
 func BenchmarkScanTarGz(b *testing.B) {
 	files := benchFiles(400, 16<<10)
-	data := buildTarGz(b, files)
+	data := fixture.TarGz(b, files...)
 	s := builtinScanner(b)
 	b.SetBytes(expandedSize(files))
 	b.ReportAllocs()
@@ -206,9 +178,9 @@ func BenchmarkScanTarGz(b *testing.B) {
 func BenchmarkScanTinyFiles(b *testing.B) {
 	files := make([]benchFile, 100_000)
 	for i := range files {
-		files[i] = fxFile(fmt.Sprintf("pkg/m%06d.py", i), "x = 1\n")
+		files[i] = fixture.File(fmt.Sprintf("pkg/m%06d.py", i), "x = 1\n")
 	}
-	data := buildZipArchive(b, files, zip.Store)
+	data := fixture.ZipOf(b, zip.Store, files...)
 	for _, plans := range []bool{false, true} {
 		b.Run(fmt.Sprintf("plans=%v", plans), func(b *testing.B) {
 			s := builtinScanner(b)
@@ -231,7 +203,7 @@ func BenchmarkCacheCost(b *testing.B) {
 	s := builtinScanner(b)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, size := range []int{0, 64, 256, 1 << 10, 4 << 10, 16 << 10} {
-		data := pythonish(rng, size)
+		data := fixture.Pythonish(rng, size)
 		py := s.planFor("pkg/mod.py")
 		c := NewCache(0)
 		c.minSize = 0
@@ -301,11 +273,11 @@ func leverBench(b *testing.B, dists [][]byte, expanded int64, dup float64) {
 // BenchmarkLeversPython: ordinary Python code (the machine's Python 3.11
 // library, 16 MiB of it, as one stored zip so that matching dominates).
 func BenchmarkLeversPython(b *testing.B) {
-	files := pythonLibFiles(b, 16<<20)
+	files := fixture.PythonLibrary(b, 16<<20)
 	if len(files) == 0 {
 		b.Skip("no /usr/lib/python3.11")
 	}
-	leverBench(b, [][]byte{buildZipArchive(b, files, zip.Store)}, expandedSize(files), 0)
+	leverBench(b, [][]byte{fixture.ZipOf(b, zip.Store, files...)}, expandedSize(files), 0)
 }
 
 // BenchmarkLeversRelease: a release-shaped set, as PyPI serves it: three
@@ -321,7 +293,7 @@ func BenchmarkLeversRelease(b *testing.B) {
 // expanded size and the share of bytes that repeat an earlier file.
 func releaseSet(tb testing.TB) ([][]byte, int64, float64) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	py := pythonLibFiles(tb, 4<<20)
+	py := fixture.PythonLibrary(tb, 4<<20)
 	if len(py) == 0 {
 		py = benchFiles(300, 16<<10)
 	}
@@ -356,20 +328,20 @@ func releaseSet(tb testing.TB) ([][]byte, int64, float64) {
 			}
 		}
 		sdist := append(slices.Clone(py),
-			fxFile("setup.py", "from setuptools import setup\nsetup(name='pkg')\n"),
-			fxFile("PKG-INFO", fmt.Sprintf("Metadata-Version: 2.1\nName: pkg\nVersion: 1.%d\n", v)))
+			fixture.File("setup.py", "from setuptools import setup\nsetup(name='pkg')\n"),
+			fixture.File("PKG-INFO", fmt.Sprintf("Metadata-Version: 2.1\nName: pkg\nVersion: 1.%d\n", v)))
 		for i := range sdist {
 			sdist[i].Name = fmt.Sprintf("pkg-1.%d/%s", v, sdist[i].Name)
 		}
 		count(sdist)
-		dists = append(dists, buildTarGz(tb, sdist))
+		dists = append(dists, fixture.TarGz(tb, sdist...))
 		for _, plat := range []string{"manylinux_x86_64", "manylinux_aarch64", "macosx_arm64"} {
 			whl := append(slices.Clone(py),
-				fxFile("pkg/_speedups."+plat+".so", native(400<<10)),
-				fxFile("pkg/libcore."+plat+".so", native(1536<<10)),
-				fxFile(fmt.Sprintf("pkg-1.%d.dist-info/WHEEL", v), "Wheel-Version: 1.0\nTag: "+plat+"\n"))
+				fixture.File("pkg/_speedups."+plat+".so", native(400<<10)),
+				fixture.File("pkg/libcore."+plat+".so", native(1536<<10)),
+				fixture.File(fmt.Sprintf("pkg-1.%d.dist-info/WHEEL", v), "Wheel-Version: 1.0\nTag: "+plat+"\n"))
 			count(whl)
-			dists = append(dists, buildZipArchive(tb, whl, zip.Deflate))
+			dists = append(dists, fixture.ZipOf(tb, zip.Deflate, whl...))
 		}
 	}
 	return dists, expanded, float64(dupBytes) / float64(expanded)

@@ -5,6 +5,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
 // Cache remembers what files matched, so that files shared by a release's
@@ -22,7 +25,7 @@ import (
 // it is exact for, and serves only files that need no other rule.
 //
 // It also remembers, for zip members it has seen, which file their
-// compressed bytes expand to (see memberKey): a member identical to one
+// compressed bytes expand to (see archive.MemberKey): a member identical to one
 // already matched is then neither inflated, hashed nor matched again.
 //
 // The cache is bounded in bytes (an estimate of its memory: a fixed cost per
@@ -68,7 +71,7 @@ type cacheShard struct {
 }
 
 // cacheKey is the key of a file's matches, or, with rules empty, the
-// memberKey of a zip member whose expanded file's SHA-256 the entry holds.
+// archive.MemberKey of a zip member whose expanded file's SHA-256 the entry holds.
 type cacheKey struct {
 	sum   [sha256.Size]byte
 	rules string // RuleSet.Hash(); "" for a member
@@ -79,7 +82,7 @@ type cacheEntry struct {
 	file   [sha256.Size]byte // a member's expanded file
 	nrules int               // the rule set's size: indices are checked against it
 	idx    []int32           // rules that matched, ascending, before filetype
-	cov    ruleBits          // rules idx is exact for; nil: every rule
+	cov    rules.Bits        // rules idx is exact for; nil: every rule
 	owned  bool              // cov was made for this entry (counted in size)
 	size   int64
 	prev   *cacheEntry
@@ -129,7 +132,7 @@ func (c *Cache) shard(k *cacheKey) *cacheShard {
 
 // get appends the cached matches of k to dst when an entry exact for the
 // rules of need exists.
-func (c *Cache) get(k *cacheKey, nrules int, need ruleBits, dst []int32) ([]int32, bool) {
+func (c *Cache) get(k *cacheKey, nrules int, need rules.Bits, dst []int32) ([]int32, bool) {
 	dst, ok := c.lookup(k, nrules, need, dst)
 	if ok {
 		c.hits.Add(1)
@@ -140,12 +143,12 @@ func (c *Cache) get(k *cacheKey, nrules int, need ruleBits, dst []int32) ([]int3
 }
 
 // lookup is get without counting.
-func (c *Cache) lookup(k *cacheKey, nrules int, need ruleBits, dst []int32) ([]int32, bool) {
+func (c *Cache) lookup(k *cacheKey, nrules int, need rules.Bits, dst []int32) ([]int32, bool) {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.m[*k]
-	if e == nil || e.nrules != nrules || !covers(e.cov, need) {
+	if e == nil || e.nrules != nrules || !rules.Covers(e.cov, need) {
 		return dst, false
 	}
 	sh.toFront(e)
@@ -154,7 +157,7 @@ func (c *Cache) lookup(k *cacheKey, nrules int, need ruleBits, dst []int32) ([]i
 
 // memberFile returns the SHA-256 of the file the member k expands to, when
 // an identical member was seen.
-func (c *Cache) memberFile(k *memberKey) ([sha256.Size]byte, bool) {
+func (c *Cache) memberFile(k *archive.MemberKey) ([sha256.Size]byte, bool) {
 	ck := cacheKey{sum: *k}
 	sh := c.shard(&ck)
 	sh.mu.Lock()
@@ -172,7 +175,7 @@ func (c *Cache) memberFile(k *memberKey) ([sha256.Size]byte, bool) {
 }
 
 // putMember records that the member k expands to the file of SHA-256 sum.
-func (c *Cache) putMember(k *memberKey, sum *[sha256.Size]byte) {
+func (c *Cache) putMember(k *archive.MemberKey, sum *[sha256.Size]byte) {
 	ck := cacheKey{sum: *k}
 	sh := c.shard(&ck)
 	sh.mu.Lock()
@@ -190,7 +193,7 @@ func (c *Cache) putMember(k *memberKey, sum *[sha256.Size]byte) {
 
 // put records idx, the matches of a successful scan that are exact for the
 // rules of cov (nil: every rule). idx is copied.
-func (c *Cache) put(k *cacheKey, nrules int, idx []int32, cov ruleBits) {
+func (c *Cache) put(k *cacheKey, nrules int, idx []int32, cov rules.Bits) {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -200,9 +203,9 @@ func (c *Cache) put(k *cacheKey, nrules int, idx []int32, cov ruleBits) {
 		e = &cacheEntry{key: *k}
 		sh.m[*k] = e
 		sh.pushFront(e)
-	case e.nrules != nrules || covers(cov, e.cov):
+	case e.nrules != nrules || rules.Covers(cov, e.cov):
 		sh.bytes -= e.size // replaced
-	case covers(e.cov, cov):
+	case rules.Covers(e.cov, cov):
 		sh.toFront(e) // another scanner got there first
 		return
 	default:
@@ -216,7 +219,7 @@ func (c *Cache) put(k *cacheKey, nrules int, idx []int32, cov ruleBits) {
 			u[i] |= w
 		}
 		e.cov, e.owned, e.idx = u, true, idx
-		if u.count() == nrules {
+		if u.Count() == nrules {
 			e.cov, e.owned = nil, false
 		}
 		e.size = e.cost()
@@ -298,60 +301,4 @@ func (sh *cacheShard) toFront(e *cacheEntry) {
 	}
 	sh.unlink(e)
 	sh.pushFront(e)
-}
-
-// SetCache makes the scanner look files up in c before matching them and
-// record what they matched (see [Cache]); nil, the default, turns it off.
-func (s *Scanner) SetCache(c *Cache) { s.cache = c }
-
-// match matches the file's data with the plan's matcher, through the cache
-// when the scanner has one.
-func (s *Scanner) match(sp *scanPlan, f *File, dst []int32) ([]int32, error) {
-	data := f.Data
-	if s.cache == nil || len(data) < s.cache.minSize {
-		if sp.m == nil {
-			return dst, nil // no rule can count: nothing to match
-		}
-		dst, err := sp.m.Match(data, dst)
-		return dst, s.checkLimit(f.Path, err)
-	}
-	rs := s.m.rs
-	k := cacheKey{sum: sha256.Sum256(data), rules: rs.hash}
-	if f.member != nil && !f.Archive {
-		// Whatever the matching gives, the member expands to these bytes.
-		s.cache.putMember(f.member, &k.sum)
-	}
-	if sp.m == nil {
-		return dst, nil
-	}
-	if out, ok := s.cache.get(&k, len(rs.rules), sp.need, dst); ok {
-		return out, nil
-	}
-	n := len(dst)
-	dst, err := sp.m.Match(data, dst)
-	if err == nil {
-		s.cache.put(&k, len(rs.rules), dst[n:], sp.need)
-	}
-	return dst, s.checkLimit(f.Path, err)
-}
-
-// knownMember serves a zip member from the cache without inflating it (see
-// memberLookup): when an identical member expanded to a file whose matches
-// for the plan of path are cached, it appends them to dst.
-func (s *Scanner) knownMember(sp *scanPlan, k *memberKey, dst []int32) ([]int32, bool) {
-	sum, ok := s.cache.memberFile(k)
-	if !ok {
-		return dst, false
-	}
-	if sp.m == nil {
-		return dst, true // no rule can count, and the file is no archive
-	}
-	// A miss is not counted here: the file is then inflated and looked up
-	// again.
-	rs := s.m.rs
-	dst, ok = s.cache.lookup(&cacheKey{sum: sum, rules: rs.hash}, len(rs.rules), sp.need, dst)
-	if ok {
-		s.cache.hits.Add(1)
-	}
-	return dst, ok
 }

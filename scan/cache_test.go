@@ -6,6 +6,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
 func cacheKeyOf(shard, n byte, rules string) cacheKey {
@@ -99,14 +103,14 @@ func TestCacheKeyAndCoverage(t *testing.T) {
 // A file whose matching fails is not cached: it fails again, from the
 // cache's scanner and any other.
 func TestCacheNeverKeepsFailures(t *testing.T) {
-	flood := fxZipFiles(t, fxFile("pkg/flood.txt", strings.Repeat("Q", MatchLimit+10)))
+	flood := fixture.ZipFiles(t, fixture.File("pkg/flood.txt", strings.Repeat("Q", rules.MatchLimit+10)))
 	rules := map[string]string{"flood": `rule flood { meta: weight = 1 strings: $a = "Q" condition: $a }`}
 	lim := leverLimits()
 	c := NewCache(0)
 	for i := range 2 {
 		s := fxScanner(t, lim, rules)
 		s.SetCache(c)
-		if res := s.Scan(context.Background(), "x.whl", flood); Class(res.Err) != ErrTimeout {
+		if res := s.Scan(context.Background(), "x.whl", flood); failure.Class(res.Err) != failure.ErrTimeout {
 			t.Fatalf("pass %d: err %v, want the match limit", i, res.Err)
 		}
 	}
@@ -114,7 +118,7 @@ func TestCacheNeverKeepsFailures(t *testing.T) {
 	if st := c.Stats(); st.Hits != 0 || st.Entries != 1 || st.Misses != 2 || st.MemberHits != 1 {
 		t.Errorf("stats %+v", st)
 	}
-	k := cacheKey{sum: sha256.Sum256([]byte(strings.Repeat("Q", MatchLimit+10)))}
+	k := cacheKey{sum: sha256.Sum256([]byte(strings.Repeat("Q", rules.MatchLimit+10)))}
 	if _, ok := c.get(&k, 1, nil, nil); ok {
 		t.Error("failed file cached")
 	}

@@ -15,7 +15,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
+	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
 )
 
 // Rule plans and the content cache must never change a result: every test
@@ -118,17 +122,17 @@ type leverDist struct {
 // leverCorpus returns the generated and fixture distributions.
 func leverCorpus(tb testing.TB) []leverDist {
 	bodies := append(slices.Clone(leverBodies), leverBinary())
-	var grid []fxEntry
+	var grid []fixture.Entry
 	for i, b := range bodies {
 		for _, n := range leverNames {
-			grid = append(grid, fxFile(fmt.Sprintf("grid/b%02d/%s", i, n), b))
+			grid = append(grid, fixture.File(fmt.Sprintf("grid/b%02d/%s", i, n), b))
 		}
 	}
 	// Links: bodies stored under neutral names, linked under every name;
 	// aliases that keep their target's suffix need no second pass.
-	var linked []fxEntry
+	var linked []fixture.Entry
 	for i, b := range bodies {
-		linked = append(linked, fxFile(fmt.Sprintf("store/b%02d.dat", i), b), fxFile(fmt.Sprintf("store/b%02d.py", i), b))
+		linked = append(linked, fixture.File(fmt.Sprintf("store/b%02d.dat", i), b), fixture.File(fmt.Sprintf("store/b%02d.py", i), b))
 		for j, n := range leverNames {
 			name := fmt.Sprintf("links/b%02d/%s", i, n)
 			ups := strings.Repeat("../", strings.Count(path.Dir(name), "/")+1)
@@ -136,62 +140,62 @@ func leverCorpus(tb testing.TB) []leverDist {
 			if j%2 == 1 {
 				typ, link = tar.TypeLink, fmt.Sprintf("store/b%02d.dat", i)
 			}
-			linked = append(linked, fxEntry{Name: name, Type: typ, Link: link})
+			linked = append(linked, fixture.Entry{Name: name, Type: typ, Link: link})
 		}
 	}
-	var aliases []fxEntry
+	var aliases []fixture.Entry
 	for i, b := range bodies {
-		aliases = append(aliases, fxFile(fmt.Sprintf("pkg/m%02d.py", i), b), fxFile(fmt.Sprintf("pkg/t%02d.txt", i), b),
-			fxEntry{Name: fmt.Sprintf("alias/m%02d.py", i), Type: tar.TypeSymlink, Link: fmt.Sprintf("../pkg/m%02d.py", i)},
-			fxEntry{Name: fmt.Sprintf("alias/t%02d.cfg", i), Type: tar.TypeLink, Link: fmt.Sprintf("pkg/t%02d.txt", i)})
+		aliases = append(aliases, fixture.File(fmt.Sprintf("pkg/m%02d.py", i), b), fixture.File(fmt.Sprintf("pkg/t%02d.txt", i), b),
+			fixture.Entry{Name: fmt.Sprintf("alias/m%02d.py", i), Type: tar.TypeSymlink, Link: fmt.Sprintf("../pkg/m%02d.py", i)},
+			fixture.Entry{Name: fmt.Sprintf("alias/t%02d.cfg", i), Type: tar.TypeLink, Link: fmt.Sprintf("pkg/t%02d.txt", i)})
 	}
-	gridTgz := fxGzip(tb, fxTar(tb, grid...))
-	gridZip := fxZipFiles(tb, grid...)
-	linkTgz := fxGzip(tb, fxTar(tb, linked...))
-	aliasTgz := fxGzip(tb, fxTar(tb, aliases...))
-	dups := []fxEntry{
-		fxFile("pkg/__init__.py", "clean"), fxFile("pkg/__init__.py", "EVIL_PAYLOAD HELPER_MARK"),
-		fxFile("notes.txt", "TXT_MARK"), fxFile("notes.txt", "clean"),
+	gridTgz := fixture.Gzip(tb, fixture.Tar(tb, grid...))
+	gridZip := fixture.ZipFiles(tb, grid...)
+	linkTgz := fixture.Gzip(tb, fixture.Tar(tb, linked...))
+	aliasTgz := fixture.Gzip(tb, fixture.Tar(tb, aliases...))
+	dups := []fixture.Entry{
+		fixture.File("pkg/__init__.py", "clean"), fixture.File("pkg/__init__.py", "EVIL_PAYLOAD HELPER_MARK"),
+		fixture.File("notes.txt", "TXT_MARK"), fixture.File("notes.txt", "clean"),
 		{Name: "pkg/alias.py", Type: tar.TypeSymlink, Link: "../notes.txt"},
 	}
 	// A string of a .py rule reaches libyara's match limit: in a .txt file,
 	// where that rule cannot count, the file does not fail (the whole set
 	// sees the flood, a plan does not); in a .py file it fails, and so
 	// does a link that gives the .txt file a .py name.
-	floodBody := strings.Repeat("Q", MatchLimit+10)
-	flood := fxZip(tb,
-		fxZipEntry{Name: "pkg/evil.py", Body: "EVIL_PAYLOAD HELPER_MARK", Method: zip.Deflate},
-		fxZipEntry{Name: "pkg/below.txt", Body: strings.Repeat("Q", MatchLimit-1), Method: zip.Deflate},
-		fxZipEntry{Name: "pkg/flood.txt", Body: floodBody, Method: zip.Deflate},
-		fxZipEntry{Name: "pkg/late.py", Body: "EVIL_PAYLOAD", Method: zip.Deflate},
-		fxZipEntry{Name: "pkg/flood.py", Body: floodBody, Method: zip.Deflate},
+	floodBody := strings.Repeat("Q", rules.MatchLimit+10)
+	flood := fixture.Zip(tb,
+		fixture.ZipEntry{Name: "pkg/evil.py", Body: "EVIL_PAYLOAD HELPER_MARK", Method: zip.Deflate},
+		fixture.ZipEntry{Name: "pkg/below.txt", Body: strings.Repeat("Q", rules.MatchLimit-1), Method: zip.Deflate},
+		fixture.ZipEntry{Name: "pkg/flood.txt", Body: floodBody, Method: zip.Deflate},
+		fixture.ZipEntry{Name: "pkg/late.py", Body: "EVIL_PAYLOAD", Method: zip.Deflate},
+		fixture.ZipEntry{Name: "pkg/flood.py", Body: floodBody, Method: zip.Deflate},
 	)
-	floodLink := fxGzip(tb, fxTar(tb,
-		fxFile("pkg/flood.txt", floodBody+" BASE_MARK"),
-		fxEntry{Name: "pkg/alias.cfg", Type: tar.TypeLink, Link: "pkg/flood.txt"},
-		fxEntry{Name: "pkg/alias.py", Type: tar.TypeSymlink, Link: "flood.txt"},
+	floodLink := fixture.Gzip(tb, fixture.Tar(tb,
+		fixture.File("pkg/flood.txt", floodBody+" BASE_MARK"),
+		fixture.Entry{Name: "pkg/alias.cfg", Type: tar.TypeLink, Link: "pkg/flood.txt"},
+		fixture.Entry{Name: "pkg/alias.py", Type: tar.TypeSymlink, Link: "flood.txt"},
 	))
-	row2zip := fxZipFiles(tb, fxFile("pkg/__init__.py", "clean"), fxFile("pkg/__init__.py", fxPayload))
-	row17 := fxGzip(tb, fxTar(tb, append(fxRow17Links(),
-		fxEntry{Name: "pkg-1.0/out.py", Type: tar.TypeSymlink, Link: "../../etc/passwd"})...))
+	row2zip := fixture.ZipFiles(tb, fixture.File("pkg/__init__.py", "clean"), fixture.File("pkg/__init__.py", fixture.Payload))
+	row17 := fixture.Gzip(tb, fixture.Tar(tb, append(fixture.Row17Links(),
+		fixture.Entry{Name: "pkg-1.0/out.py", Type: tar.TypeSymlink, Link: "../../etc/passwd"})...))
 	return []leverDist{
 		{"grid-1.0.tar.gz", gridTgz},
 		{"grid-1.0-py3-none-any.whl", gridZip},
 		{"links-1.0.tar.gz", linkTgz},
 		{"alias-1.0.tar.gz", aliasTgz},
-		{"nested-links.whl", fxZip(tb, fxZipEntry{Name: "vendored/links.tar.gz", Body: string(linkTgz), Method: zip.Store},
-			fxZipEntry{Name: "vendored/grid.zip", Body: string(gridZip), Method: zip.Store})},
-		{"nested-zip.tar.gz", fxGzip(tb, fxTar(tb, fxFile("pkg/data/grid.whl", string(gridZip)), fxFile("pkg/a.py", "HELPER_MARK")))},
-		{"dups.tar.gz", fxGzip(tb, fxTar(tb, dups...))},
-		{"dups.zip", fxZipFiles(tb, dups[:4]...)},
+		{"nested-links.whl", fixture.Zip(tb, fixture.ZipEntry{Name: "vendored/links.tar.gz", Body: string(linkTgz), Method: zip.Store},
+			fixture.ZipEntry{Name: "vendored/grid.zip", Body: string(gridZip), Method: zip.Store})},
+		{"nested-zip.tar.gz", fixture.Gzip(tb, fixture.Tar(tb, fixture.File("pkg/data/grid.whl", string(gridZip)), fixture.File("pkg/a.py", "HELPER_MARK")))},
+		{"dups.tar.gz", fixture.Gzip(tb, fixture.Tar(tb, dups...))},
+		{"dups.zip", fixture.ZipFiles(tb, dups[:4]...)},
 		{"flood.whl", flood},
 		{"flood-link.tar.gz", floodLink},
-		{"wheel.whl", wheel(tb)},
-		{"nested.whl", nestedWheel(tb)},
+		{"wheel.whl", fixture.Wheel(tb)},
+		{"nested.whl", fixture.NestedWheel(tb)},
 		{"row2.zip", row2zip},
 		{"row17.tar.gz", row17},
-		{"bz2.tar.bz2", fxHex(fxTarBz2Hex)},
-		{"broken.whl", fxZipFiles(tb, fxFile("pkg/a.py", "EVIL_PAYLOAD"), fxFile("pkg/bad.zip", "PK\x03\x04 not a zip"))},
+		{"bz2.tar.bz2", fixture.Hex(fixture.TarBz2Hex)},
+		{"broken.whl", fixture.ZipFiles(tb, fixture.File("pkg/a.py", "EVIL_PAYLOAD"), fixture.File("pkg/bad.zip", "PK\x03\x04 not a zip"))},
 	}
 }
 
@@ -205,13 +209,13 @@ func leverLimits() Limits {
 
 // leverScan scans every distribution with one scanner; the prefilter is
 // on with any other lever.
-func leverScan(tb testing.TB, rs *RuleSet, lim Limits, plans bool, cache *Cache, dists []leverDist) []DistResult {
+func leverScan(tb testing.TB, rs *rules.RuleSet, lim archive.Limits, plans bool, cache *Cache, dists []leverDist) []DistResult {
 	return leverScanWith(tb, rs, lim, plans, cache, plans || cache != nil, dists)
 }
 
-func leverScanWith(tb testing.TB, rs *RuleSet, lim Limits, plans bool, cache *Cache, prefilter bool, dists []leverDist) []DistResult {
+func leverScanWith(tb testing.TB, rs *rules.RuleSet, lim archive.Limits, plans bool, cache *Cache, prefilter bool, dists []leverDist) []DistResult {
 	tb.Helper()
-	s, err := NewScanner(rs, lim)
+	s, err := New(rs, Options{Limits: lim, Speed: DefaultSpeed()})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -231,7 +235,7 @@ func sameResults(tb testing.TB, label string, want, got []DistResult) {
 	tb.Helper()
 	for i := range want {
 		w, g := want[i], got[i]
-		if (w.Err == nil) != (g.Err == nil) || (w.Err != nil && (w.Err.Error() != g.Err.Error() || Class(w.Err) != Class(g.Err))) {
+		if (w.Err == nil) != (g.Err == nil) || (w.Err != nil && (w.Err.Error() != g.Err.Error() || failure.Class(w.Err) != failure.Class(g.Err))) {
 			tb.Errorf("%s: %s: err %v, want %v", label, w.Target, g.Err, w.Err)
 		}
 		w.Err, g.Err = nil, nil
@@ -246,7 +250,7 @@ func sameResults(tb testing.TB, label string, want, got []DistResult) {
 // the number of files the warm pass must miss, with plans off and on:
 // those where a string reached libyara's match limit, failing them or not,
 // since they are never cached.
-func leverVariants(t *testing.T, rs *RuleSet, lim Limits, dists []leverDist, uncached map[bool]int64) []DistResult {
+func leverVariants(t *testing.T, rs *rules.RuleSet, lim archive.Limits, dists []leverDist, uncached map[bool]int64) []DistResult {
 	want := leverScan(t, rs, lim, false, nil, dists)
 	sameResults(t, "plans", want, leverScan(t, rs, lim, true, nil, dists))
 	sameResults(t, "prefilter", want, leverScanWith(t, rs, lim, false, nil, true, dists))
@@ -285,7 +289,7 @@ func leverVariants(t *testing.T, rs *RuleSet, lim Limits, dists []leverDist, unc
 }
 
 func TestLeversKeepResults(t *testing.T) {
-	rs, err := Compile("", leverRules)
+	rs, err := rules.Compile("", leverRules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,11 +336,11 @@ func TestLeversKeepResults(t *testing.T) {
 	for _, r := range want {
 		byTarget[r.Target] = r
 	}
-	if r := byTarget["flood.whl"]; Class(r.Err) != ErrTimeout || !strings.Contains(r.Err.Error(), "pkg/flood.py") ||
+	if r := byTarget["flood.whl"]; failure.Class(r.Err) != failure.ErrTimeout || !strings.Contains(r.Err.Error(), "pkg/flood.py") ||
 		!slices.Contains(fxMatchedPaths(&r)["pkg/late.py"], "payload_py") {
 		t.Errorf("flood.whl: err %v, want the match limit on pkg/flood.py after pkg/late.py's findings", r.Err)
 	}
-	if r := byTarget["flood-link.tar.gz"]; Class(r.Err) != ErrTimeout || !strings.Contains(r.Err.Error(), "pkg/alias.py") ||
+	if r := byTarget["flood-link.tar.gz"]; failure.Class(r.Err) != failure.ErrTimeout || !strings.Contains(r.Err.Error(), "pkg/alias.py") ||
 		!slices.Contains(fxMatchedPaths(&r)["pkg/alias.cfg"], "base_marker") {
 		t.Errorf("flood-link.tar.gz: err %v, want the match limit on the link pkg/alias.py after pkg/alias.cfg's findings", r.Err)
 	}
@@ -356,7 +360,7 @@ func ptr[T any](v T) *T { return &v }
 // TestRulePlansOfBuiltinRules: the built-in rules split into a handful of
 // signatures, each compiled with far fewer rules than the whole set.
 func TestRulePlansOfBuiltinRules(t *testing.T) {
-	rs, err := Compile("", builtin.Sources())
+	rs, err := rules.Compile("", builtin.Sources())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +391,7 @@ func TestRulePlansOfBuiltinRules(t *testing.T) {
 // TestLeversKeepResultsBuiltin: the built-in rules over the demo
 // distributions and over Python's own library, when installed.
 func TestLeversKeepResultsBuiltin(t *testing.T) {
-	rs, err := Compile("", builtin.Sources())
+	rs, err := rules.Compile("", builtin.Sources())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,19 +405,19 @@ func TestLeversKeepResultsBuiltin(t *testing.T) {
 		}
 		dists = append(dists, leverDist{filepath.Base(p), b})
 	}
-	if files := pythonLibFiles(t, 2<<20); len(files) > 0 {
+	if files := fixture.PythonLibrary(t, 2<<20); len(files) > 0 {
 		// The same library files as an sdist and a wheel, and renamed to
 		// other suffixes, linked, and with setup.py and .pth names.
-		var renamed []fxEntry
+		var renamed []fixture.Entry
 		for i, f := range files[:min(len(files), 100)] {
 			suffix := []string{".pth", ".txt", "/setup.py", ".sh", ".bat"}[i%5]
-			renamed = append(renamed, fxFile(f.Name+suffix, f.Body),
-				fxEntry{Name: f.Name + ".link.py", Type: tar.TypeSymlink, Link: filepath.Base(f.Name + suffix)})
+			renamed = append(renamed, fixture.File(f.Name+suffix, f.Body),
+				fixture.Entry{Name: f.Name + ".link.py", Type: tar.TypeSymlink, Link: filepath.Base(f.Name + suffix)})
 		}
 		dists = append(dists,
-			leverDist{"stdlib-1.0.tar", fxTar(t, files...)},
-			leverDist{"stdlib-1.0-py3-none-any.whl", buildZipArchive(t, files, zip.Store)},
-			leverDist{"renamed-1.0.tar", fxTar(t, renamed...)},
+			leverDist{"stdlib-1.0.tar", fixture.Tar(t, files...)},
+			leverDist{"stdlib-1.0-py3-none-any.whl", fixture.ZipOf(t, zip.Store, files...)},
+			leverDist{"renamed-1.0.tar", fixture.Tar(t, renamed...)},
 		)
 	}
 	// Files only the rules without a filetype meet, where the prefilter
@@ -423,16 +427,16 @@ func TestLeversKeepResultsBuiltin(t *testing.T) {
 	for i := range blob {
 		blob[i] = byte(rng.IntN(256))
 	}
-	dists = append(dists, leverDist{"data-1.0.tar", fxTar(t,
-		fxFile("data/pool.json", `{"url": "stratum+tcp://pool.example:3333"}`),
-		fxFile("data/abstract.txt", "an abstract of the strategy; STRATUM alone"),
-		fxFile("data/xmrig.txt", "XMRig without a pool"),
-		fxFile("data/xmrig-pool.cfg", "xmrig --donate-level 1"),
-		fxFile("data/libx.so", string(blob)),
-		fxFile("data/notes.txt", strings.Repeat("plain notes\n", 1000)),
+	dists = append(dists, leverDist{"data-1.0.tar", fixture.Tar(t,
+		fixture.File("data/pool.json", `{"url": "stratum+tcp://pool.example:3333"}`),
+		fixture.File("data/abstract.txt", "an abstract of the strategy; STRATUM alone"),
+		fixture.File("data/xmrig.txt", "XMRig without a pool"),
+		fixture.File("data/xmrig-pool.cfg", "xmrig --donate-level 1"),
+		fixture.File("data/libx.so", string(blob)),
+		fixture.File("data/notes.txt", strings.Repeat("plain notes\n", 1000)),
 	)})
-	want := leverVariants(t, rs, DefaultLimits(), dists, nil)
-	s, err := NewScanner(rs, DefaultLimits())
+	want := leverVariants(t, rs, archive.DefaultLimits(), dists, nil)
+	s, err := New(rs, Options{Limits: archive.DefaultLimits(), Speed: DefaultSpeed()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,29 +450,4 @@ func TestLeversKeepResultsBuiltin(t *testing.T) {
 	for _, r := range want {
 		t.Logf("%s: score %d, %d files matched, err %v", r.Target, r.Score, len(r.Files), r.Err)
 	}
-}
-
-// pythonLibFiles returns up to max bytes of the machine's Python library
-// sources, sorted by path, or nothing when it is not installed.
-func pythonLibFiles(tb testing.TB, max int64) []fxEntry {
-	const root = "/usr/lib/python3.11"
-	var files []fxEntry
-	var total int64
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || total >= max {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".py") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil || int64(len(b)) > 1<<20 {
-			return nil
-		}
-		rel, _ := filepath.Rel(root, p)
-		files = append(files, fxFile("python3.11/"+rel, string(b)))
-		total += int64(len(b))
-		return nil
-	})
-	return files
 }

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
 )
 
 var memberRules = map[string]string{"r": `
@@ -21,19 +24,19 @@ rule payload_py { meta: weight = 5 filetype = ".py" strings: $a = "EVIL_PAYLOAD"
 // the cache finds.
 func TestIdenticalMembersAreInflatedOnce(t *testing.T) {
 	body := "x = 1\n" + strings.Repeat("# padding\n", 30) + "EVIL_PAYLOAD\n"
-	inner := fxZipFiles(t, fxFile("vendored/x.py", body))
+	inner := fixture.ZipFiles(t, fixture.File("vendored/x.py", body))
 	clean := strings.Repeat("nothing here\n", 20)
-	first := fxZip(t,
-		fxZipEntry{Name: "pkg/a.py", Body: body, Method: zip.Deflate},
-		fxZipEntry{Name: "pkg/clean.py", Body: clean, Method: zip.Deflate},
-		fxZipEntry{Name: "pkg/inner.zip", Body: string(inner), Method: zip.Deflate},
+	first := fixture.Zip(t,
+		fixture.ZipEntry{Name: "pkg/a.py", Body: body, Method: zip.Deflate},
+		fixture.ZipEntry{Name: "pkg/clean.py", Body: clean, Method: zip.Deflate},
+		fixture.ZipEntry{Name: "pkg/inner.zip", Body: string(inner), Method: zip.Deflate},
 	)
 	// The same members under other names and in another order.
-	second := fxZip(t,
-		fxZipEntry{Name: "other/inner.zip", Body: string(inner), Method: zip.Deflate},
-		fxZipEntry{Name: "data/a.txt", Body: body, Method: zip.Deflate},
-		fxZipEntry{Name: "other/a.py", Body: body, Method: zip.Deflate},
-		fxZipEntry{Name: "other/clean.py", Body: clean, Method: zip.Deflate},
+	second := fixture.Zip(t,
+		fixture.ZipEntry{Name: "other/inner.zip", Body: string(inner), Method: zip.Deflate},
+		fixture.ZipEntry{Name: "data/a.txt", Body: body, Method: zip.Deflate},
+		fixture.ZipEntry{Name: "other/a.py", Body: body, Method: zip.Deflate},
+		fixture.ZipEntry{Name: "other/clean.py", Body: clean, Method: zip.Deflate},
 	)
 	lim := fxLimits()
 	plain := fxScanner(t, lim, memberRules)
@@ -70,7 +73,7 @@ func TestIdenticalMembersAreInflatedOnce(t *testing.T) {
 // descriptor lies still fails.
 func TestKnownMemberKeepsDescriptorCheck(t *testing.T) {
 	body := strings.Repeat("data ", 100) + "EVIL_PAYLOAD"
-	good := fxZipFiles(t, fxFile("pkg/a.py", body)) // Go's writer streams: flag 0x8
+	good := fixture.ZipFiles(t, fixture.File("pkg/a.py", body)) // Go's writer streams: flag 0x8
 	i := bytes.Index(good, []byte("PK\x07\x08"))
 	if i < 0 {
 		t.Fatal("fixture: no data descriptor")
@@ -84,7 +87,7 @@ func TestKnownMemberKeepsDescriptorCheck(t *testing.T) {
 		t.Fatalf("good: %v, score %d", r.Err, r.Score)
 	}
 	r := s.Scan(context.Background(), "bad.whl", bad)
-	fxWantClass(t, r.Err, ErrMalformed, "checksum")
+	fixture.WantClass(t, r.Err, failure.ErrMalformed, "checksum")
 	if st := c.Stats(); st.MemberHits != 0 {
 		t.Errorf("%+v: the lying copy was served from the cache", st)
 	}

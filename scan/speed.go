@@ -12,11 +12,11 @@ type Speed struct {
 	// off.
 	CacheSize int64 `env:"DRAGONFLY_CACHE_SIZE" envDefault:"16777216" doc:"bytes of memory remembering what each file (by SHA-256) matched, so files shared by a release's wheels and versions are matched once; 0 turns it off"`
 	// RulePlans matches each file only with the rules that can count for
-	// its path (see [Scanner.SetRulePlans]).
+	// its path (see package rules).
 	RulePlans bool `env:"DRAGONFLY_RULE_PLANS" envDefault:"true" doc:"match each file only with the rules whose filetype can count for it (same results, less work)"`
 	// Prefilter skips libyara for a file holding none of the atoms it
 	// searches for, when that proves no rule matches (see
-	// [Scanner.SetPrefilter]).
+	// rules.Plans.SetPrefilter).
 	Prefilter bool `env:"DRAGONFLY_PREFILTER" envDefault:"true" doc:"skip libyara for a file holding none of the byte sequences the rules need (same results, less work)"`
 }
 
@@ -40,11 +40,4 @@ func (sp Speed) NewCache() *Cache {
 		return nil
 	}
 	return NewCache(sp.CacheSize)
-}
-
-// Apply sets sp's switches on s, with c as its cache (nil: none).
-func (sp Speed) Apply(s *Scanner, c *Cache) {
-	s.SetRulePlans(sp.RulePlans)
-	s.SetPrefilter(sp.Prefilter)
-	s.SetCache(c)
 }

@@ -1,46 +1,24 @@
 package scan
 
 import (
-	"math"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/verdict"
 )
 
-// Verdict is the meaning of one job's distributions: a success (Reason
-// empty) or a failure. It is what the mainframe body (api.Result) and the
-// local report are made of; scan knows nothing of jobs or leases.
-type Verdict struct {
-	Score        int64
-	InspectorURL string // "" when no rule counted for any file
-	RulesMatched []string
-
-	// Reason makes the verdict a failure; a failure carries no score, so
-	// the reason itself reports partial findings.
-	Reason string
-}
-
-// Failed reports whether v is a failure.
-func (v Verdict) Failed() bool { return v.Reason != "" }
-
-// MaxReasonLen bounds a failure reason, in bytes.
-const MaxReasonLen = 1000
-
-// ClampScore bounds a score to PostgreSQL's int4, the mainframe's column.
-func ClampScore(s int64) int64 {
-	return min(max(s, math.MinInt32+1), math.MaxInt32)
-}
-
 // Compose turns the distributions of one job into its verdict. dists must
-// be in the job's order; name and version build the inspector URL. The job succeeds only when every distribution is
-// complete; otherwise the reason starts with the class of the first failed
-// distribution's cause, names it, and ends with the partial findings.
-func Compose(name, version string, dists []*DistResult) Verdict {
-	var res Verdict
+// be in the job's order; name and version build the inspector URL. The job
+// succeeds only when every distribution is complete; otherwise the failure
+// is the first failed distribution's cause, and the score and rules are the
+// partial findings of all of them.
+func Compose(name, version string, dists []*DistResult) verdict.Verdict {
+	var res verdict.Verdict
 	if len(dists) == 0 {
-		res.Reason = ErrNoDistribution.Error()
+		res.Failure = &verdict.Failure{Class: failure.ErrNoDistribution}
 		return res
 	}
 	seen := map[string]bool{}
@@ -62,7 +40,12 @@ func Compose(name, version string, dists []*DistResult) Verdict {
 		res.RulesMatched = []string{}
 	}
 	if failed != nil {
-		res.Reason = failureReason(failed, res.Score, res.RulesMatched)
+		class := failure.Class(failed.Err)
+		f := &verdict.Failure{Class: class, Dist: distName(failed.Target), Detail: failed.Err.Error()}
+		if class != nil {
+			f.Detail = strings.TrimPrefix(f.Detail, class.Error()+": ")
+		}
+		res.Failure = f
 		return res
 	}
 	res.InspectorURL = inspectorFor(name, version, dists)
@@ -94,58 +77,11 @@ func inspectorFor(name, version string, dists []*DistResult) string {
 	return u
 }
 
-// failureReason formats "class: distribution: detail; partial score N: a, b"
-// within MaxReasonLen, cutting the detail before the findings.
-func failureReason(d *DistResult, score int64, rules []string) string {
-	class := Class(d.Err)
-	msg := d.Err.Error()
-	head := msg
-	if class != nil {
-		head = class.Error() + ": " + distName(d.Target) + ": " + strings.TrimPrefix(msg, class.Error()+": ")
-	}
-	findings := "; partial score " + strconv.FormatInt(ClampScore(score), 10)
-	if len(rules) > 0 {
-		list := ""
-		for i, r := range rules {
-			more := ""
-			if rest := len(rules) - i - 1; rest > 0 {
-				more = ", and " + strconv.Itoa(rest) + " more"
-			}
-			if len(findings)+len(list)+len(r)+2+len(more) > MaxReasonLen/2 && i > 0 {
-				list += ", and " + strconv.Itoa(len(rules)-i) + " more"
-				break
-			}
-			if i > 0 {
-				list += ", "
-			}
-			list += r
-		}
-		findings += ": " + list
-	}
-	if room := MaxReasonLen - len(findings); len(head) > room {
-		head = truncateUTF8(head, room-3) + "..."
-	}
-	return head + findings
-}
-
-func truncateUTF8(s string, n int) string {
-	if n <= 0 {
-		return ""
-	}
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 // distName is the file name of a distribution URL or path, without a
 // query string (which may hold a signature).
 func distName(target string) string {
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
 	}
-	return DisplayName(path.Base(target))
+	return archive.DisplayName(path.Base(target))
 }

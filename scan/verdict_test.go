@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
 )
 
 func dist(target string, score int64, err error, files []FileMatch, rules ...string) *DistResult {
@@ -47,12 +49,12 @@ func TestCompose(t *testing.T) {
 		}, Verdict{Score: 5, RulesMatched: []string{"r"}}},
 		{"first failure names its distribution and keeps partial findings", []*DistResult{
 			dist(base+"a.whl", 40, nil, []FileMatch{{Path: "x.py", Score: 40}}, "rule_b", "rule_a"),
-			dist(base+"b.tar.gz?token=s3cret", 10, fmt.Errorf("%w: tar: unexpected EOF", ErrMalformed), nil, "rule_c"),
-			dist(base+"c.zip", 0, classed(ErrTooLarge, "x"), nil),
+			dist(base+"b.tar.gz?token=s3cret", 10, fmt.Errorf("%w: tar: unexpected EOF", failure.ErrMalformed), nil, "rule_c"),
+			dist(base+"c.zip", 0, failure.Classed(failure.ErrTooLarge, "x"), nil),
 		}, Verdict{Score: 40, RulesMatched: []string{"rule_a", "rule_b", "rule_c"},
 			Reason: "malformed: b.tar.gz: tar: unexpected EOF; partial score 40: rule_a, rule_b, rule_c"}},
 		{"failure without findings", []*DistResult{
-			dist(base+"a.whl", 0, classed(ErrUnsupported, "format not recognised"), nil),
+			dist(base+"a.whl", 0, failure.Classed(failure.ErrUnsupported, "format not recognised"), nil),
 		}, Verdict{RulesMatched: []string{}, Reason: "unsupported: a.whl: format not recognised; partial score 0"}},
 	}
 	for _, tt := range tests {
@@ -68,7 +70,7 @@ func TestFailureReasonStaysShortAndKeepsFindings(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		rules = append(rules, fmt.Sprintf("a_rather_long_rule_name_%03d", i))
 	}
-	d := &DistResult{Target: "x.whl", Score: 7, Err: classed(ErrMalformed, "%s", strings.Repeat("é", 900))}
+	d := &DistResult{Target: "x.whl", Score: 7, Err: failure.Classed(failure.ErrMalformed, "%s", strings.Repeat("é", 900))}
 	for _, r := range rules {
 		d.Rules = append(d.Rules, RuleHit{Name: r})
 	}
@@ -87,8 +89,8 @@ func TestFailureReasonStaysShortAndKeepsFindings(t *testing.T) {
 }
 
 func TestClassOfWrappedErrors(t *testing.T) {
-	err := fmt.Errorf("outer: %w", classed(ErrTimeout, "slow"))
-	if Class(err) != ErrTimeout || !errors.Is(err, ErrTimeout) || Class(errors.New("plain")) != nil {
+	err := fmt.Errorf("outer: %w", failure.Classed(failure.ErrTimeout, "slow"))
+	if failure.Class(err) != failure.ErrTimeout || !errors.Is(err, failure.ErrTimeout) || failure.Class(errors.New("plain")) != nil {
 		t.Fatal("Class does not see through wrapping")
 	}
 }

@@ -94,7 +94,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Tiny, "tiny-corpus", "", "the tiny-files corpus (dfbench corpus --tiny N)")
 	fs.StringVar(&c.Dragonfly, "dragonfly", "bin/dragonfly", "the dragonfly binary")
 	fs.StringVar(&c.Refscan, "refscan", "scripts/bench/refscan.py", "the Python reference scanner")
-	fs.StringVar(&c.Rules, "rules", "scan/builtin", "rules folder for the references (dragonfly uses its built-in rules)")
+	fs.StringVar(&c.Rules, "rules", "internal/builtin", "rules folder for the references (dragonfly uses its built-in rules)")
 	fs.StringVar(&c.Python, "python", "/usr/bin/python3", "Python with yara-python (Debian's python3-yara)")
 	fs.StringVar(&c.Yara, "yara", "yara", "the yara command-line scanner")
 	fs.StringVar(&c.Yarac, "yarac", "yarac", "the yara rules compiler")

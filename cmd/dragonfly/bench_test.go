@@ -27,8 +27,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
+	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
-	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
 )
 
 // The daemon's benchmarks run the built binary, as a container does, so
@@ -353,7 +354,7 @@ func splitCPUs(b *testing.B) (p placement, restore func()) {
 // The order alternates across -count repetitions too (each runs b.N = 1),
 // counted per placement in pairsRun.
 func daemonVersusScan(b *testing.B, releases [][]benchDist, dir string, expanded *int64, p placement) {
-	hash := scan.SourcesHash(builtin.Sources())
+	hash := rules.SourcesHash(builtin.Sources())
 	for range b.N {
 		i := pairsRun[b.Name()]
 		pairsRun[b.Name()]++

@@ -13,7 +13,7 @@ import (
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/auth"
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
 // checkCommand tells an operator whether a worker configured like this one
@@ -94,7 +94,7 @@ func runCheck(ctx context.Context, stdout io.Writer) int {
 	if err != nil {
 		return r.fail("configuration", err)
 	}
-	rules, err := client.Rules(ctx)
+	served, err := client.Rules(ctx)
 	var se *api.StatusError
 	switch {
 	case err != nil && (errors.As(err, &se) && isCredentialStatus(se.Status) || !creds.Ready() || strings.Contains(err.Error(), "auth0")):
@@ -104,9 +104,9 @@ func runCheck(ctx context.Context, stdout io.Writer) int {
 	}
 	r.ok("credentials", "%s, accepted", creds.Kind())
 
-	rs, err := scan.Compile(rules.Hash, rules.Rules)
+	rs, err := rules.Compile(served.Hash, served.Rules)
 	if err != nil {
-		return r.fail("rules", fmt.Errorf("hash %s does not compile: %w", rules.Hash, err))
+		return r.fail("rules", fmt.Errorf("hash %s does not compile: %w", served.Hash, err))
 	}
 	defer rs.Close()
 	public := 0
@@ -115,7 +115,7 @@ func runCheck(ctx context.Context, stdout io.Writer) int {
 			public++
 		}
 	}
-	r.ok("rules", "hash %s: %d files, %d rules, %d compiler warnings", rules.Hash, len(rules.Rules), public, len(rs.Warnings()))
+	r.ok("rules", "hash %s: %d files, %d rules, %d compiler warnings", served.Hash, len(served.Rules), public, len(rs.Warnings()))
 	return exitOK
 }
 

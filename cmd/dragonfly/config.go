@@ -11,6 +11,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -21,12 +22,12 @@ type scanConfig struct {
 	Threads int `env:"DRAGONFLY_THREADS" envDefault:"0"`
 	// BufferBudget bounds the threads' large file buffers together, so
 	// that the peak does not depend on two large files meeting by chance
-	// (see scan.BufferBudget). The daemon needs none: its memory budget
+	// (see archive.BufferBudget). The daemon needs none: its memory budget
 	// covers the same buffers.
 	BufferBudget int64 `env:"DRAGONFLY_SCAN_BUFFER_BUDGET" envDefault:"100663296" doc:"dragonfly scan only: bytes per thread of large file buffers (files over 4 MiB), pooled across threads; a thread whose next large file does not fit waits for the others' (one file always proceeds); 0 turns the bound off"`
 	LogConfig
-	Limits scan.Limits `envPrefix:""`
-	Speed  scan.Speed  `envPrefix:""`
+	Limits archive.Limits `envPrefix:""`
+	Speed  scan.Speed     `envPrefix:""`
 }
 
 // LogConfig is the logging part of every command's configuration.

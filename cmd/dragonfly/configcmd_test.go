@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -76,8 +77,8 @@ func TestRunConfigErrorsNameTheVariable(t *testing.T) {
 	if err != nil || c.Pipeline.LoadDuration.Seconds() != 60 || c.Pipeline.JobTimeout.Seconds() != 60 || c.Pipeline.MaxJobs != 2*c.Pipeline.Threads {
 		t.Fatalf("%+v %v", c.Pipeline, err)
 	}
-	if c.Speed != scan.DefaultSpeed() || c.Limits != scan.DefaultLimits() {
-		t.Errorf("defaults %+v %+v differ from scan.DefaultSpeed and scan.DefaultLimits", c.Speed, c.Limits)
+	if c.Speed != scan.DefaultSpeed() || c.Limits != archive.DefaultLimits() {
+		t.Errorf("defaults %+v %+v differ from scan.DefaultSpeed and archive.DefaultLimits", c.Speed, c.Limits)
 	}
 }
 

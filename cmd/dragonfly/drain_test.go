@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
 )
 
 var (
@@ -49,7 +49,7 @@ func binary(t testing.TB) string {
 		}
 		binPath = filepath.Join(binDir, "dragonfly")
 		args := []string{"build", "-o", binPath}
-		if strings.HasPrefix(scan.InflateImpl, "isa-l") {
+		if strings.HasPrefix(archive.InflateImpl, "isa-l") {
 			args = append(args, "-tags", "isal") // the binary as the test was built
 		}
 		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()

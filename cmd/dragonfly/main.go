@@ -15,7 +15,8 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…"; a
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "rules":
 		return rulesCommand(args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintf(stdout, "dragonfly %s (libyara %s, inflate %s)\n", buildVersion(), scan.LibyaraVersion, scan.InflateImpl)
+		fmt.Fprintf(stdout, "dragonfly %s (libyara %s, inflate %s)\n", buildVersion(), rules.LibyaraVersion, archive.InflateImpl)
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -64,7 +66,7 @@ type noteReport struct {
 // buildReport groups distributions into packages by the name and version of
 // their file names, in the order packages first appear; a file name that
 // cannot be parsed is a package of its own.
-func buildReport(rs *scan.RuleSet, targets []string, dists []*scan.DistResult) *report {
+func buildReport(rs *rules.RuleSet, targets []string, dists []*scan.DistResult) *report {
 	rep := &report{RulesHash: rs.Hash(), Packages: []packageReport{}}
 	type group struct {
 		name, version string
@@ -110,7 +112,7 @@ func newDistReport(d *scan.DistResult) distReport {
 		r.Rules = append(r.Rules, ruleReport{Name: h.Name, Weight: h.Weight})
 	}
 	for _, f := range d.Files {
-		r.Files = append(r.Files, fileReport{Path: scan.DisplayName(f.Path), Score: f.Score, Rules: f.Rules})
+		r.Files = append(r.Files, fileReport{Path: archive.DisplayName(f.Path), Score: f.Score, Rules: f.Rules})
 	}
 	for _, n := range d.Notes {
 		r.Notes = append(r.Notes, noteReport{Path: n.Path, Reason: n.Reason})

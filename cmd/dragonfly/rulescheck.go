@@ -15,7 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rulescheck"
 )
 
 // "dragonfly rules check" exits exitOK (0) when the rules are clean,
@@ -54,7 +56,7 @@ func rulesCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "check":
-		return rulesCheck(args[1:], stdout, stderr, scan.CostOptions{})
+		return rulesCheck(args[1:], stdout, stderr, rulescheck.CostOptions{})
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, rulesUsage)
 		return exitOK
@@ -116,7 +118,7 @@ func parseRulesCheckFlags(args []string, stderr io.Writer) (rulesCheckFlags, err
 
 // rulesCheck is "dragonfly rules check"; cost tunes the timing (tests
 // shorten it).
-func rulesCheck(args []string, stdout, stderr io.Writer, cost scan.CostOptions) int {
+func rulesCheck(args []string, stdout, stderr io.Writer, cost rulescheck.CostOptions) int {
 	flags, err := parseRulesCheckFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, rulesUsage)
@@ -156,16 +158,16 @@ func rulesCheck(args []string, stdout, stderr io.Writer, cost scan.CostOptions) 
 	return exitOK
 }
 
-// readRuleFiles reads the .yar and .yara files of dir as scan.LoadDir does
+// readRuleFiles reads the .yar and .yara files of dir as rules.LoadDir does
 // (not recursively; a file's key is its name without the extension). Two
 // files with the same key are an error finding, as LoadDir refuses them.
-func readRuleFiles(dir string) ([]scan.RuleFile, []scan.Finding, error) {
+func readRuleFiles(dir string) ([]rulescheck.RuleFile, []rulescheck.Finding, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	var files []scan.RuleFile
-	var findings []scan.Finding
+	var files []rulescheck.RuleFile
+	var findings []rulescheck.Finding
 	byKey := map[string]string{}
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
@@ -175,7 +177,7 @@ func readRuleFiles(dir string) ([]scan.RuleFile, []scan.Finding, error) {
 		key := strings.TrimSuffix(e.Name(), ext)
 		path := filepath.Join(dir, e.Name())
 		if prev, dup := byKey[key]; dup {
-			findings = append(findings, scan.Finding{Severity: scan.SeverityError, Check: "compile", File: path,
+			findings = append(findings, rulescheck.Finding{Severity: rulescheck.SeverityError, Check: "compile", File: path,
 				Message: fmt.Sprintf("same key %q as %s: the mainframe keys rules by file name without the extension, and the set does not load", key, prev)})
 			continue
 		}
@@ -184,17 +186,17 @@ func readRuleFiles(dir string) ([]scan.RuleFile, []scan.Finding, error) {
 			return nil, nil, err
 		}
 		byKey[key] = path
-		files = append(files, scan.NewRuleFile(key, path, string(b)))
+		files = append(files, rulescheck.NewRuleFile(key, path, string(b)))
 	}
-	scan.SortRuleFiles(files)
+	rulescheck.SortRuleFiles(files)
 	return files, findings, nil
 }
 
 // rulesSampleSet is the corpus rules are timed on.
 type rulesSampleSet struct {
-	Source  string        // what it is, for the report
-	Samples []scan.Sample // every file matched, inner files of archives included
-	Notes   []string      // archives that did not flatten completely
+	Source  string              // what it is, for the report
+	Samples []rulescheck.Sample // every file matched, inner files of archives included
+	Notes   []string            // archives that did not flatten completely
 }
 
 func (s *rulesSampleSet) bytes() int64 {
@@ -220,28 +222,28 @@ func loadRulesSamples(paths []string, base string) (*rulesSampleSet, error) {
 			}
 		}
 	}
-	return &rulesSampleSet{Source: "built-in generated corpus", Samples: scan.SyntheticSamples()}, nil
+	return &rulesSampleSet{Source: "built-in generated corpus", Samples: rulescheck.SyntheticSamples()}, nil
 }
 
 // readRulesSamples reads files and folders (recursively); archives are flattened
 // with the scanner's limits and their files matched as a scan would.
 func readRulesSamples(source string, paths []string) (*rulesSampleSet, error) {
 	set := &rulesSampleSet{Source: source}
-	lim := scan.DefaultLimits()
+	lim := archive.DefaultLimits()
 	add := func(path string) error {
 		data, err := readRulesSample(path, lim.MaxScanSize)
 		if err != nil {
 			return err
 		}
-		var inner []scan.Sample
-		fl, err := scan.Flatten(context.Background(), data, lim, func(f *scan.File) error {
+		var inner []rulescheck.Sample
+		fl, err := archive.Flatten(context.Background(), data, lim, func(f *archive.File) error {
 			if f.Data != nil {
-				inner = append(inner, scan.Sample{Path: filepath.ToSlash(path) + "/" + f.Path, Data: append([]byte(nil), f.Data...)})
+				inner = append(inner, rulescheck.Sample{Path: filepath.ToSlash(path) + "/" + f.Path, Data: append([]byte(nil), f.Data...)})
 			}
 			return nil
-		})
+		}, archive.Options{})
 		if fl.Format == "" {
-			set.Samples = append(set.Samples, scan.Sample{Path: filepath.ToSlash(path), Data: data})
+			set.Samples = append(set.Samples, rulescheck.Sample{Path: filepath.ToSlash(path), Data: data})
 			return nil
 		}
 		if err != nil {
@@ -299,15 +301,15 @@ type rulesCheckResult struct {
 	Dir      string
 	Files    int
 	Rules    int
-	Findings []scan.Finding // sorted: by file and line
-	Cost     *scan.CostReport
+	Findings []rulescheck.Finding // sorted: by file and line
+	Cost     *rulescheck.CostReport
 	// CostSkipped says why no cost was measured.
 	CostSkipped string
 	Samples     *rulesSampleSet
 	Budget      float64
 }
 
-func (r *rulesCheckResult) count(sev scan.Severity) int {
+func (r *rulesCheckResult) count(sev rulescheck.Severity) int {
 	n := 0
 	for _, f := range r.Findings {
 		if f.Severity == sev {
@@ -317,31 +319,31 @@ func (r *rulesCheckResult) count(sev scan.Severity) int {
 	return n
 }
 
-func (r *rulesCheckResult) errors() int   { return r.count(scan.SeverityError) }
-func (r *rulesCheckResult) warnings() int { return r.count(scan.SeverityWarning) }
+func (r *rulesCheckResult) errors() int   { return r.count(rulescheck.SeverityError) }
+func (r *rulesCheckResult) warnings() int { return r.count(rulescheck.SeverityWarning) }
 
-func runRulesCheck(dir string, files []scan.RuleFile, findings []scan.Finding, samples *rulesSampleSet, budget float64, costOpt scan.CostOptions) *rulesCheckResult {
+func runRulesCheck(dir string, files []rulescheck.RuleFile, findings []rulescheck.Finding, samples *rulesSampleSet, budget float64, costOpt rulescheck.CostOptions) *rulesCheckResult {
 	res := &rulesCheckResult{Dir: dir, Files: len(files), Samples: samples, Budget: budget}
 	for _, f := range files {
 		res.Rules += len(f.Defs.Rules)
 	}
 	if len(files) == 0 {
-		res.Findings = append(findings, scan.Finding{Severity: scan.SeverityError, Check: "compile", File: dir,
+		res.Findings = append(findings, rulescheck.Finding{Severity: rulescheck.SeverityError, Check: "compile", File: dir,
 			Message: "no .yar or .yara files"})
 		res.CostSkipped = "no rules"
 		return res
 	}
-	add := func(fs ...scan.Finding) { findings = append(findings, fs...) }
+	add := func(fs ...rulescheck.Finding) { findings = append(findings, fs...) }
 
 	// The set as the mainframe and the workers load it decides.
-	rs, loadErr := scan.LoadDir(dir)
-	errs, warns, err := scan.CheckCompile(files)
+	rs, loadErr := rules.LoadDir(dir)
+	errs, warns, err := rulescheck.CheckCompile(files)
 	if err != nil {
-		add(scan.Finding{Severity: scan.SeverityError, Check: "compile", File: dir, Message: err.Error()})
+		add(rulescheck.Finding{Severity: rulescheck.SeverityError, Check: "compile", File: dir, Message: err.Error()})
 	}
 	add(errs...)
 	add(warns...)
-	add(scan.LintRules(files)...)
+	add(rulescheck.LintRules(files)...)
 	compiled := loadErr == nil && len(errs) == 0 && res.errorsIn(findings, "compile", "duplicate-rule") == 0
 	if loadErr == nil {
 		res.Rules = len(rs.Rules())
@@ -353,39 +355,39 @@ func runRulesCheck(dir string, files []scan.RuleFile, findings []scan.Finding, s
 		}
 		for _, r := range rs.Rules() {
 			if !parsed[r.Name] {
-				add(scan.Finding{Severity: scan.SeverityWarning, Check: "metadata", File: dir, Rule: r.Name,
+				add(rulescheck.Finding{Severity: rulescheck.SeverityWarning, Check: "metadata", File: dir, Rule: r.Name,
 					Message: "compiled, but not found in the sources by this check: its metadata and cost were not checked"})
 			}
 		}
 		rs.Close()
 	} else if len(errs) == 0 && err == nil && res.errorsIn(findings, "compile", "duplicate-rule") == 0 {
 		// Something CheckCompile does not see (the final link step).
-		add(scan.Finding{Severity: scan.SeverityError, Check: "compile", File: dir, Message: loadErr.Error()})
+		add(rulescheck.Finding{Severity: rulescheck.SeverityError, Check: "compile", File: dir, Message: loadErr.Error()})
 	}
 
 	switch {
 	case !compiled:
 		res.CostSkipped = "the rules do not compile"
 	default:
-		rep, err := scan.MeasureCost(files, samples.Samples, costOpt)
+		rep, err := rulescheck.MeasureCost(files, samples.Samples, costOpt)
 		if err != nil {
 			res.CostSkipped = err.Error()
-			add(scan.Finding{Severity: scan.SeverityWarning, Check: "cost", File: dir, Message: err.Error()})
+			add(rulescheck.Finding{Severity: rulescheck.SeverityWarning, Check: "cost", File: dir, Message: err.Error()})
 			break
 		}
 		res.Cost = rep
 		add(rep.Findings(budget)...)
 	}
-	scan.SortFindings(findings)
+	rulescheck.SortFindings(findings)
 	res.Findings = findings
 	return res
 }
 
-func (r *rulesCheckResult) errorsIn(fs []scan.Finding, checks ...string) int {
+func (r *rulesCheckResult) errorsIn(fs []rulescheck.Finding, checks ...string) int {
 	n := 0
 	for _, f := range fs {
 		for _, c := range checks {
-			if f.Severity == scan.SeverityError && f.Check == c {
+			if f.Severity == rulescheck.SeverityError && f.Check == c {
 				n++
 			}
 		}
@@ -407,7 +409,7 @@ func rulesPlural(n int, word string) string {
 
 func (r *rulesCheckResult) writeText(w io.Writer) error {
 	ew := &rulesErrWriter{w: w}
-	for _, sev := range []scan.Severity{scan.SeverityError, scan.SeverityWarning} {
+	for _, sev := range []rulescheck.Severity{rulescheck.SeverityError, rulescheck.SeverityWarning} {
 		header := false
 		for _, f := range r.Findings {
 			if f.Severity != sev {
@@ -444,7 +446,7 @@ func (r *rulesCheckResult) writeText(w io.Writer) error {
 			if c.Share*100 > r.Budget {
 				mark = "over budget"
 			}
-			if c.Method == scan.CostLeaveOneOut {
+			if c.Method == rulescheck.CostLeaveOneOut {
 				mark = strings.TrimSpace(mark + " (leave-one-out)")
 			}
 			fmt.Fprintf(tw, "  %d\t%s\t%s:%d\t%s\t%s\t%s\n", i+1, c.Rule, c.File, c.Line, ms, share, mark)
@@ -456,7 +458,7 @@ func (r *rulesCheckResult) writeText(w io.Writer) error {
 			}
 		}
 		for _, c := range r.Cost.Rules {
-			if c.Method == scan.CostLeaveOneOut {
+			if c.Method == rulescheck.CostLeaveOneOut {
 				fmt.Fprintf(ew, "  note: %s: %s\n", c.Rule, c.Note)
 			}
 		}
@@ -541,7 +543,7 @@ func (r *rulesCheckResult) writeJSON(w io.Writer) error {
 		Errors: []rulesFindingJSON{}, Warnings: []rulesFindingJSON{}}
 	for _, f := range r.Findings {
 		j := rulesFindingJSON{Check: f.Check, File: f.File, Line: f.Line, Rule: f.Rule, Message: f.Message}
-		if f.Severity == scan.SeverityError {
+		if f.Severity == rulescheck.SeverityError {
 			out.Errors = append(out.Errors, j)
 		} else {
 			out.Warnings = append(out.Warnings, j)

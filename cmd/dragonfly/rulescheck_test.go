@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rulescheck"
 )
 
 // rulesDir writes the named rule files into a new folder.
@@ -43,7 +43,7 @@ func runRules(t *testing.T, minTime time.Duration, args ...string) (int, string,
 	var out, errb bytes.Buffer
 	var code int
 	if len(args) > 0 && args[0] == "check" {
-		code = rulesCheck(args[1:], &out, &errb, scan.CostOptions{MinTime: minTime})
+		code = rulesCheck(args[1:], &out, &errb, rulescheck.CostOptions{MinTime: minTime})
 	} else {
 		code = rulesCommand(args, &out, &errb)
 	}
@@ -260,7 +260,7 @@ func TestRulesCheckCostRanking(t *testing.T) {
 
 // The built-in rules pass: no errors (warnings are allowed).
 func TestRulesCheckBuiltinRules(t *testing.T) {
-	code, out, stderr := runRules(t, 5*time.Millisecond, "check", "--sample", "../../samples/src", "../../scan/builtin")
+	code, out, stderr := runRules(t, 5*time.Millisecond, "check", "--sample", "../../samples/src", "../../internal/builtin")
 	t.Logf("\n%s", out)
 	if code != exitOK || strings.Contains(out, "errors:") || stderr != "" {
 		t.Fatalf("exit %d\n%s", code, stderr)

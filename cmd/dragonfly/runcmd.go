@@ -19,8 +19,8 @@ import (
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/auth"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 	"github.com/vipyrsec/dragonfly-client-go/pipeline"
-	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
 // Exit codes of "dragonfly run" (DESIGN.md § The pipeline). Each cause has
@@ -85,7 +85,7 @@ func runDaemon(cfg runConfig, stderr io.Writer, sigs <-chan os.Signal) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := pipeline.NewMetrics(reg)
-	metrics.BuildInfo.WithLabelValues(buildVersion(), scan.LibyaraVersion).Set(1)
+	metrics.BuildInfo.WithLabelValues(buildVersion(), rules.LibyaraVersion).Set(1)
 
 	creds, err := auth.New(cfg.Auth, auth.Options{Logger: log, OnRenewal: func(outcome string) {
 		metrics.CredentialRenewals.WithLabelValues(outcome).Inc()
@@ -108,7 +108,7 @@ func runDaemon(cfg runConfig, stderr io.Writer, sigs <-chan os.Signal) int {
 	p := pipeline.New(cfg.Pipeline, cfg.Limits, client, dl,
 		pipeline.Options{Logger: log, Metrics: metrics, Speed: cfg.Speed, Cache: cache})
 
-	log.Info("starting", zap.String("version", buildVersion()), zap.String("libyara", scan.LibyaraVersion),
+	log.Info("starting", zap.String("version", buildVersion()), zap.String("libyara", rules.LibyaraVersion),
 		zap.String("credentials", string(creds.Kind())), zap.String("base_url", cfg.API.BaseURL),
 		zap.Any("pipeline", cfg.Pipeline), zap.Any("limits", cfg.Limits), zap.Any("speed", cfg.Speed), zap.Object("auth", cfg.Auth),
 		zap.String("http_addr", cfg.HTTPAddr))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/auth"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
 	"github.com/vipyrsec/dragonfly-client-go/pipeline"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
@@ -22,7 +23,7 @@ type runConfig struct {
 	API      api.Config
 	Auth     auth.Config `env:"-"`
 	Pipeline pipeline.Config
-	Limits   scan.Limits
+	Limits   archive.Limits
 	Speed    scan.Speed
 	LogConfig
 	HTTPAddr string `env:"DRAGONFLY_HTTP_ADDR" envDefault:":8080" doc:"address serving /metrics, /healthz and /readyz; empty turns them off"`

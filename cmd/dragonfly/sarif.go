@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
 // The SARIF 2.1.0 report of "dragonfly scan --format sarif": one run whose
@@ -169,14 +170,14 @@ func sarifLevel(weight, failScore int64) string {
 
 // writeSARIF writes the report as a SARIF 2.1.0 log. exitCode is the code
 // the scan exits with, recorded in the invocation.
-func (r *report) writeSARIF(w io.Writer, rs *scan.RuleSet, failScore int64, exitCode int) error {
+func (r *report) writeSARIF(w io.Writer, rs *rules.RuleSet, failScore int64, exitCode int) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r.sarif(rs, failScore, exitCode))
 }
 
-func (r *report) sarif(rs *scan.RuleSet, failScore int64, exitCode int) sarifLog {
+func (r *report) sarif(rs *rules.RuleSet, failScore int64, exitCode int) sarifLog {
 	b := sarifBuilder{rs: rs, failScore: failScore, ruleIndex: map[string]int{},
 		artifactIndex: map[string]int{}}
 	// Every public rule, in compiled order, so that a log tells which rules
@@ -211,10 +212,10 @@ func (r *report) sarif(rs *scan.RuleSet, failScore int64, exitCode int) sarifLog
 						RuleIndex: ri,
 						Level:     rule.DefaultConfiguration.Level,
 						Message: sarifText{Text: fmt.Sprintf("%s (weight %d) matched %s in %s.",
-							name, rule.Properties.Weight, scan.DisplayName(f.Path), stripQuery(dist.Target))},
-						Locations: []sarifLocation{b.distLocation(di, scan.DisplayName(f.Path),
-							scan.DisplayName(path.Base(f.Path)))},
-						Properties: sarifResultProps{Path: scan.DisplayName(f.Path), Score: f.Score,
+							name, rule.Properties.Weight, archive.DisplayName(f.Path), stripQuery(dist.Target))},
+						Locations: []sarifLocation{b.distLocation(di, archive.DisplayName(f.Path),
+							archive.DisplayName(path.Base(f.Path)))},
+						Properties: sarifResultProps{Path: archive.DisplayName(f.Path), Score: f.Score,
 							Weight: rule.Properties.Weight, Package: p.Name, Version: p.Version},
 					})
 				}
@@ -246,7 +247,7 @@ func (r *report) sarif(rs *scan.RuleSet, failScore int64, exitCode int) sarifLog
 }
 
 type sarifBuilder struct {
-	rs        *scan.RuleSet
+	rs        *rules.RuleSet
 	failScore int64
 
 	rules     []sarifRule
@@ -260,7 +261,7 @@ type sarifBuilder struct {
 	results       []sarifResult
 }
 
-func (b *sarifBuilder) addRule(rule scan.Rule) int {
+func (b *sarifBuilder) addRule(rule rules.Rule) int {
 	r := sarifRule{ID: rule.Name,
 		DefaultConfiguration: sarifRuleConfig{Level: sarifLevel(rule.Weight, b.failScore)},
 		Properties:           sarifRuleProps{Weight: rule.Weight, Filetype: strings.Join(rule.FileTypes, " ")}}
@@ -280,7 +281,7 @@ func (b *sarifBuilder) ruleFor(name string) int {
 	}
 	rule, ok := b.rs.Rule(name)
 	if !ok {
-		rule = scan.Rule{Name: name}
+		rule = rules.Rule{Name: name}
 	}
 	return b.addRule(rule)
 }

@@ -19,9 +19,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
+	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
+	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/membuf"
+	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
-	"github.com/vipyrsec/dragonfly-client-go/scan/builtin"
-	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
 )
 
 type scanFlags struct {
@@ -155,12 +158,12 @@ func scanCommand(args []string, stdout, stderr io.Writer) int {
 }
 
 // loadRules returns the rule set of dir, or the built-in one.
-func loadRules(dir string) (*scan.RuleSet, string, error) {
+func loadRules(dir string) (*rules.RuleSet, string, error) {
 	if dir == "" {
-		rs, err := scan.Compile("", builtin.Sources())
+		rs, err := rules.Compile("", builtin.Sources())
 		return rs, "built-in", err
 	}
-	rs, err := scan.LoadDir(dir)
+	rs, err := rules.LoadDir(dir)
 	return rs, dir, err
 }
 
@@ -221,7 +224,7 @@ type fetchFunc func(ctx context.Context, target string) (data []byte, free func(
 
 // scanAll scans the targets on cfg.Threads goroutines, one scanner each,
 // and returns the results in target order.
-func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []string, fetch fetchFunc, log *zap.Logger) ([]*scan.DistResult, error) {
+func scanAll(ctx context.Context, rs *rules.RuleSet, cfg scanConfig, targets []string, fetch fetchFunc, log *zap.Logger) ([]*scan.DistResult, error) {
 	results := make([]*scan.DistResult, len(targets))
 	next := make(chan int)
 	g, ctx := errgroup.WithContext(ctx)
@@ -236,25 +239,20 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 		}
 		return nil
 	})
-	cache := cfg.Speed.NewCache()
-	var budget *scan.BufferBudget
+	opt := scan.Options{Limits: cfg.Limits, Speed: cfg.Speed, Cache: cfg.Speed.NewCache()}
 	if cfg.BufferBudget > 0 {
 		threads := int64(cfg.Threads)
-		budget = scan.NewBufferBudget(min(cfg.BufferBudget, math.MaxInt64/threads) * threads)
+		opt.Budget = archive.NewBufferBudget(min(cfg.BufferBudget, math.MaxInt64/threads) * threads)
 	}
 	var prefiltered atomic.Int64 // files the prefilter answered for libyara
 	for range min(cfg.Threads, len(targets)) {
 		g.Go(func() error {
-			s, err := scan.NewScanner(rs, cfg.Limits)
+			s, err := scan.New(rs, opt)
 			if err != nil {
 				return err
 			}
-			if budget != nil {
-				s.SetBudget(budget)
-			}
 			defer s.Close()
 			defer func() { prefiltered.Add(s.Prefiltered()) }()
-			cfg.Speed.Apply(s, cache)
 			for i := range next {
 				results[i] = scanTarget(ctx, s, targets[i], fetch)
 				logDist(log, results[i])
@@ -264,8 +262,8 @@ func scanAll(ctx context.Context, rs *scan.RuleSet, cfg scanConfig, targets []st
 	}
 	err := g.Wait()
 	log.Debug("prefilter", zap.Int64("files_skipped", prefiltered.Load()))
-	if cache != nil {
-		st := cache.Stats()
+	if opt.Cache != nil {
+		st := opt.Cache.Stats()
 		log.Debug("content cache", zap.Int64("hits", st.Hits), zap.Int64("misses", st.Misses),
 			zap.Int64("member_hits", st.MemberHits), zap.Int64("member_misses", st.MemberMisses),
 			zap.Int64("evictions", st.Evictions), zap.Int("entries", st.Entries), zap.Int64("bytes", st.Bytes))
@@ -318,13 +316,13 @@ func readFile(target string, limit int64) (data []byte, free func(), err error) 
 		return nil, nil, err
 	}
 	if st.Size() > limit {
-		return nil, nil, scan.ArchiveTooLarge(st.Size(), limit)
+		return nil, nil, failure.ArchiveTooLarge(st.Size(), limit)
 	}
 	if !st.Mode().IsRegular() {
 		// A pipe (dragonfly scan <(curl ...)) has no size to allocate.
 		data, err := io.ReadAll(io.LimitReader(f, limit+1))
 		if err == nil && int64(len(data)) > limit {
-			err = scan.ArchiveTooLarge(int64(len(data)), limit)
+			err = failure.ArchiveTooLarge(int64(len(data)), limit)
 		}
 		return data, func() {}, err
 	}

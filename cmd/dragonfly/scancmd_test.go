@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vipyrsec/dragonfly-client-go/scan/membuf"
+	"github.com/vipyrsec/dragonfly-client-go/internal/membuf"
 )
 
 func writeTarGz(t *testing.T, path string, files map[string]string) {

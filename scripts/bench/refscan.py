@@ -30,7 +30,7 @@ would show in the comparison).
 
 Run it with Debian's /usr/bin/python3, which has python3-yara:
 
-    /usr/bin/python3 scripts/bench/refscan.py --rules scan/builtin --procs 2 --out out.json DIR...
+    /usr/bin/python3 scripts/bench/refscan.py --rules internal/builtin --procs 2 --out out.json DIR...
 """
 
 import argparse
@@ -495,7 +495,7 @@ def expand_targets(args):
 def main():
     global RULES, META
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rules", required=True, help="folder of .yar/.yara files (dragonfly's built-in rules: scan/builtin)")
+    ap.add_argument("--rules", required=True, help="folder of .yar/.yara files (dragonfly's built-in rules: internal/builtin)")
     ap.add_argument("--procs", type=int, default=1, help="worker processes (1: scan in this process)")
     ap.add_argument("--out", default="-", help="where to write the JSON output (default stdout)")
     ap.add_argument("targets", nargs="+")
