@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vipyrsec/dragonfly-client-go/internal/redact"
 	"go.uber.org/zap"
 	"golang.org/x/net/http/httpproxy"
 )
@@ -264,7 +265,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 			return st, fmt.Errorf("%w (gave up after %d attempts)", err, st.attempts)
 		}
 		wait = max(wait, bo.NextBackOff())
-		c.log.Warn("mainframe call failed; retrying", zap.String("call", method+" "+stripQuery(path)),
+		c.log.Warn("mainframe call failed; retrying", zap.String("call", method+" "+redact.Query(path)),
 			zap.Int("attempt", st.attempts), zap.Duration("wait", wait), zap.Error(err))
 		if serr := Sleep(ctx, wait); serr != nil {
 			return st, fmt.Errorf("%w (gave up after %d attempts: %w)", err, st.attempts, serr)
@@ -287,7 +288,7 @@ func (c *Client) attempt(ctx context.Context, method, path string, body []byte, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
 	if err != nil {
-		return 0, &StatusError{Method: method, Path: stripQuery(path), Detail: err.Error(), Final: true}
+		return 0, &StatusError{Method: method, Path: redact.Query(path), Detail: err.Error(), Final: true}
 	}
 	req.Header.Set("User-Agent", c.ua)
 	req.Header.Set("Accept", "application/json")
@@ -299,7 +300,7 @@ func (c *Client) attempt(ctx context.Context, method, path string, body []byte, 
 		// The request may have reached the server; only a body-less call
 		// that failed before sending is known not to have.
 		st.unanswered = true
-		return 0, fmt.Errorf("%s %s: %w", method, stripQuery(path), redactURLError(err))
+		return 0, fmt.Errorf("%s %s: %w", method, redact.Query(path), redactURLError(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
@@ -309,18 +310,18 @@ func (c *Client) attempt(ctx context.Context, method, path string, body []byte, 
 	if resp.StatusCode/100 == 2 {
 		if err != nil {
 			st.unanswered = true
-			return 0, fmt.Errorf("%s %s: reading the answer: %w", method, stripQuery(path), err)
+			return 0, fmt.Errorf("%s %s: reading the answer: %w", method, redact.Query(path), err)
 		}
 		if out != nil {
 			if err := json.Unmarshal(data, out); err != nil {
 				// A body that does not decode is a proxy's page or a broken
 				// answer: transient, like a 5xx.
-				return 0, fmt.Errorf("%s %s: HTTP %d with an answer that is not the expected JSON: %w", method, stripQuery(path), resp.StatusCode, err)
+				return 0, fmt.Errorf("%s %s: HTTP %d with an answer that is not the expected JSON: %w", method, redact.Query(path), resp.StatusCode, err)
 			}
 		}
 		return 0, nil
 	}
-	se := &StatusError{Method: method, Path: stripQuery(path), Status: resp.StatusCode, Detail: detailOf(data)}
+	se := &StatusError{Method: method, Path: redact.Query(path), Status: resp.StatusCode, Detail: detailOf(data)}
 	switch s := resp.StatusCode; {
 	case s >= 300 && s < 400:
 		// The edge's login redirect (auth renewed once already) is
@@ -340,14 +341,6 @@ func (c *Client) attempt(ctx context.Context, method, path string, body []byte, 
 		se.Final = true // 400, 404, 405, 409, 422, ...
 	}
 	return retryAfter(resp.Header, time.Now()), se
-}
-
-// stripQuery drops a query string from a path or URL for logs and errors.
-func stripQuery(s string) string {
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // redactURLError keeps a url.Error's cause but drops its URL, which for a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
 )
 
 // hookedMainframe is a Mainframe whose calls run a hook first; a hook that
@@ -104,7 +105,7 @@ func wantBroken(t *testing.T, err error, stage, cause string) {
 func TestABrokenLeaseStopsThePipeline(t *testing.T) {
 	s := apitest.New(t, apitest.Options{})
 	s.SetRules(oldHash, oldRules)
-	s.AddJob("held", "1.0", s.AddFile("held-1.0.tar.gz", tarGz(t, map[string]string{"held-1.0/a.py": "pass"})))
+	s.AddJob("held", "1.0", s.AddFile("held-1.0.tar.gz", fixture.TarGzMap(t, map[string]string{"held-1.0/a.py": "pass"})))
 	f := &holdingFetcher{entered: make(chan struct{})}
 	m, err := brokenRun(t, s, func(c Mainframe) *hookedMainframe {
 		return &hookedMainframe{Mainframe: c, lease: func(call int) {
@@ -130,8 +131,8 @@ func TestABrokenLeaseStopsThePipeline(t *testing.T) {
 func TestABrokenSubmitStopsThePipeline(t *testing.T) {
 	s := apitest.New(t, apitest.Options{})
 	s.SetRules(oldHash, oldRules)
-	s.AddJob("held", "1.0", s.AddFile("held-1.0.tar.gz", tarGz(t, map[string]string{"held-1.0/a.py": "pass"})))
-	s.AddJob("boom", "1.0", s.AddFile("boom-1.0.tar.gz", tarGz(t, map[string]string{"boom-1.0/a.py": "pass"})))
+	s.AddJob("held", "1.0", s.AddFile("held-1.0.tar.gz", fixture.TarGzMap(t, map[string]string{"held-1.0/a.py": "pass"})))
+	s.AddJob("boom", "1.0", s.AddFile("boom-1.0.tar.gz", fixture.TarGzMap(t, map[string]string{"boom-1.0/a.py": "pass"})))
 	f := &holdingFetcher{entered: make(chan struct{})}
 	m, err := brokenRun(t, s, func(c Mainframe) *hookedMainframe {
 		return &hookedMainframe{Mainframe: c, submit: func(r api.Result) {
@@ -158,8 +159,8 @@ func TestABrokenSubmitStopsThePipeline(t *testing.T) {
 func TestABrokenMatcherStopsThePipeline(t *testing.T) {
 	s := apitest.New(t, apitest.Options{})
 	s.SetRules(oldHash, oldRules)
-	s.AddJob("held", "1.0", s.AddFile("held-1.0.tar.gz", tarGz(t, map[string]string{"held-1.0/a.py": "pass"})))
-	s.AddJob("badfree", "1.0", s.AddFile("badfree-1.0.tar.gz", tarGz(t, map[string]string{"badfree-1.0/a.py": "pass"})))
+	s.AddJob("held", "1.0", s.AddFile("held-1.0.tar.gz", fixture.TarGzMap(t, map[string]string{"held-1.0/a.py": "pass"})))
+	s.AddJob("badfree", "1.0", s.AddFile("badfree-1.0.tar.gz", fixture.TarGzMap(t, map[string]string{"badfree-1.0/a.py": "pass"})))
 	addMixedJobs(t, s, 7, 0)
 	_, err := brokenRun(t, s, func(c Mainframe) *hookedMainframe { return &hookedMainframe{Mainframe: c} }, &holdingFetcher{entered: make(chan struct{})})
 	wantBroken(t, err, "match", "freed twice")

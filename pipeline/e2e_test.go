@@ -1,15 +1,11 @@
 package pipeline
 
 import (
-	"archive/tar"
-	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"maps"
 	"reflect"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +20,7 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
 	"github.com/vipyrsec/dragonfly-client-go/auth"
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
@@ -39,21 +36,6 @@ var (
 	newRules = map[string]string{"markers": `rule evil_marker_v2 { meta: weight = 7 strings: $a = "EVIL_MARKER" condition: $a }`}
 )
 
-func tarGz(t testing.TB, files map[string]string) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	for name, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(body))
-	}
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
-}
-
 // kinds of job in the mixed corpus, with what the mainframe must store.
 type kind struct {
 	name       string
@@ -65,16 +47,16 @@ type kind struct {
 
 var kinds = []kind{
 	{"clean", func(t testing.TB, s *apitest.Server, pkg string) []string {
-		return []string{s.AddFile(pkg+"-1.0.tar.gz", tarGz(t, map[string]string{pkg + "-1.0/setup.py": "print('hi')"}))}
+		return []string{s.AddFile(pkg+"-1.0.tar.gz", fixture.TarGzMap(t, map[string]string{pkg + "-1.0/setup.py": "print('hi')"}))}
 	}, apitest.StateFinished, 0, ""},
 	{"evil", func(t testing.TB, s *apitest.Server, pkg string) []string {
 		return []string{
-			s.AddFile(pkg+"-1.0.tar.gz", tarGz(t, map[string]string{pkg + "-1.0/setup.py": "x = 'EVIL_MARKER'"})),
+			s.AddFile(pkg+"-1.0.tar.gz", fixture.TarGzMap(t, map[string]string{pkg + "-1.0/setup.py": "x = 'EVIL_MARKER'"})),
 			s.AddFile(pkg+"-1.0-py3-none-any.whl", []byte("PK\x05\x06"+strings.Repeat("\x00", 18))),
 		}
 	}, apitest.StateFinished, 5, ""},
 	{"broken", func(t testing.TB, s *apitest.Server, pkg string) []string {
-		whole := tarGz(t, map[string]string{pkg + "-1.0/a.py": strings.Repeat("a", 5000)})
+		whole := fixture.TarGzMap(t, map[string]string{pkg + "-1.0/a.py": strings.Repeat("a", 5000)})
 		return []string{s.AddFile(pkg+"-1.0.tar.gz", whole[:len(whole)/2])}
 	}, apitest.StateFailed, 0, "malformed: "},
 	{"oversize", func(t testing.TB, s *apitest.Server, pkg string) []string {
@@ -355,22 +337,6 @@ func TestBulkSizeAboveTheSlotsNeverLetsALeaseExpire(t *testing.T) {
 	}
 }
 
-func zipOf(t testing.TB, files map[string]string) []byte {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, name := range slices.Sorted(maps.Keys(files)) {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(files[name]))
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestFilesSharedByDistributionsAreMatchedOnce: a release's sdist and
 // wheels carry the same Python files; with the default optimisations the
 // daemon matches them once (cache hits in its metrics) and stores exactly
@@ -396,14 +362,14 @@ rule helped { meta: weight = 1 filetype = ".txt" condition: helper }`}
 			for name, body := range py {
 				sdist[pkg+"-1.0/"+name] = body
 			}
-			urls := []string{s.AddFile(pkg+"-1.0.tar.gz", tarGz(t, sdist))}
+			urls := []string{s.AddFile(pkg+"-1.0.tar.gz", fixture.TarGzMap(t, sdist))}
 			for _, plat := range []string{"manylinux_x86_64", "macosx_arm64"} {
 				whl := maps.Clone(py)
 				whl["pkg/_native.so"] = strings.Repeat(plat, 50)
 				if i%4 == 1 {
 					whl["pkg/_native.so"] += "NATIVE_MARKER"
 				}
-				urls = append(urls, s.AddFile(pkg+"-1.0-"+plat+".whl", zipOf(t, whl)))
+				urls = append(urls, s.AddFile(pkg+"-1.0-"+plat+".whl", fixture.ZipMap(t, whl)))
 			}
 			s.AddJob(pkg, "1.0", urls...)
 		}

@@ -13,9 +13,9 @@ import (
 	"testing"
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
 	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
 	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
-	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
 )
 
 type benchFile = fixture.Entry
@@ -42,7 +42,7 @@ func benchFlatten(b *testing.B, data []byte, files []benchFile) {
 	b.SetBytes(expandedSize(files))
 	b.ReportAllocs()
 	for b.Loop() {
-		_, err := archive.Flatten(context.Background(), data, lim, func(*archive.File) error { return nil })
+		_, err := archive.Flatten(context.Background(), data, lim, func(*archive.File) error { return nil }, archive.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -124,13 +124,15 @@ func nativeLibFiles(tb testing.TB, max int64) []benchFile {
 	return files
 }
 
-func builtinScanner(b *testing.B) *Scanner {
+// builtinScanner returns a scanner of the built-in rules with speed sp and
+// cache c (nil: none).
+func builtinScanner(b *testing.B, sp Speed, c *Cache) *Scanner {
 	rs, err := rules.Compile("", builtin.Sources())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(rs.Close)
-	s, err := New(rs, Options{Limits: archive.DefaultLimits(), Speed: DefaultSpeed()})
+	s, err := New(rs, Options{Limits: archive.DefaultLimits(), Speed: sp, Cache: c})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func builtinScanner(b *testing.B) *Scanner {
 // BenchmarkMatch: YARA alone over the files, with the built-in rules.
 func BenchmarkMatch(b *testing.B) {
 	files := benchFiles(400, 16<<10)
-	m := builtinScanner(b).m
+	m := builtinScanner(b, DefaultSpeed(), nil).plans.Whole().M
 	b.SetBytes(expandedSize(files))
 	b.ReportAllocs()
 	data := make([][]byte, len(files))
@@ -164,7 +166,7 @@ func BenchmarkMatch(b *testing.B) {
 func BenchmarkScanTarGz(b *testing.B) {
 	files := benchFiles(400, 16<<10)
 	data := fixture.TarGz(b, files...)
-	s := builtinScanner(b)
+	s := builtinScanner(b, DefaultSpeed(), nil)
 	b.SetBytes(expandedSize(files))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -183,8 +185,7 @@ func BenchmarkScanTinyFiles(b *testing.B) {
 	data := fixture.ZipOf(b, zip.Store, files...)
 	for _, plans := range []bool{false, true} {
 		b.Run(fmt.Sprintf("plans=%v", plans), func(b *testing.B) {
-			s := builtinScanner(b)
-			s.SetRulePlans(plans)
+			s := builtinScanner(b, Speed{RulePlans: plans, Prefilter: true}, nil)
 			b.ReportAllocs()
 			for b.Loop() {
 				if res := s.Scan(context.Background(), "tiny-1.0.zip", data); res.Err != nil || res.FilesScanned != 100_000 {
@@ -200,32 +201,34 @@ func BenchmarkScanTinyFiles(b *testing.B) {
 // costs against matching the file, by file size, with the built-in rules:
 // the whole set and the plan of a .py file. CacheMinFileSize comes from it.
 func BenchmarkCacheCost(b *testing.B) {
-	s := builtinScanner(b)
+	s := builtinScanner(b, DefaultSpeed(), nil)
+	whole := s.plans.Whole().M
+	rs := s.RuleSet()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, size := range []int{0, 64, 256, 1 << 10, 4 << 10, 16 << 10} {
 		data := fixture.Pythonish(rng, size)
-		py := s.planFor("pkg/mod.py")
+		py := s.plans.For("pkg/mod.py")
 		c := NewCache(0)
 		c.minSize = 0
-		k := cacheKey{sum: sha256.Sum256(data), rules: s.m.rs.hash}
-		c.put(&k, len(s.m.rs.rules), nil, nil)
+		k := cacheKey{sum: sha256.Sum256(data), rules: rs.Hash()}
+		c.put(&k, len(rs.Rules()), nil, nil)
 		var idx []int32
 		for _, bc := range []struct {
 			name string
 			f    func()
 		}{
-			{"match", func() { idx, _ = s.m.Match(data, idx[:0]) }},
-			{"match-py-plan", func() { idx, _ = py.m.Match(data, idx[:0]) }},
+			{"match", func() { idx, _ = whole.Match(data, idx[:0]) }},
+			{"match-py-plan", func() { idx, _ = py.M.Match(data, idx[:0]) }},
 			{"hit", func() {
-				k := cacheKey{sum: sha256.Sum256(data), rules: s.m.rs.hash}
-				idx, _ = c.get(&k, len(s.m.rs.rules), nil, idx[:0])
+				k := cacheKey{sum: sha256.Sum256(data), rules: rs.Hash()}
+				idx, _ = c.get(&k, len(rs.Rules()), nil, idx[:0])
 			}},
 			{"miss-overhead", func() {
 				// hash, lookup and insert without the match: what a miss adds
-				k := cacheKey{sum: sha256.Sum256(data), rules: s.m.rs.hash}
+				k := cacheKey{sum: sha256.Sum256(data), rules: rs.Hash()}
 				k.sum[31]++
-				idx, _ = c.get(&k, len(s.m.rs.rules), nil, idx[:0])
-				c.put(&k, len(s.m.rs.rules), idx, nil)
+				idx, _ = c.get(&k, len(rs.Rules()), nil, idx[:0])
+				c.put(&k, len(rs.Rules()), idx, nil)
 			}},
 		} {
 			b.Run(fmt.Sprintf("%s/%d", bc.name, size), func(b *testing.B) {
@@ -246,14 +249,32 @@ func leverBench(b *testing.B, dists [][]byte, expanded int64, dup float64) {
 		plans, cache bool
 	}{{"none", false, false}, {"plans", true, false}, {"cache", false, true}, {"both", true, true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			s := builtinScanner(b)
-			s.SetRulePlans(mode.plans)
+			rs, err := rules.Compile("", builtin.Sources())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rs.Close()
+			sp := Speed{RulePlans: mode.plans, Prefilter: true}
+			var s *Scanner
 			var c *Cache
+			// A scanner's cache is fixed when it is made: with the cache, a
+			// new scanner per round (its matchers are cheap to make; the
+			// reduced sets are compiled once per rule set).
+			newScanner := func() {
+				if s != nil {
+					s.Close()
+				}
+				if s, err = New(rs, Options{Limits: archive.DefaultLimits(), Speed: sp, Cache: c}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			newScanner()
+			defer func() { s.Close() }()
 			b.SetBytes(expanded)
 			for b.Loop() {
 				if mode.cache {
 					c = NewCache(0)
-					s.SetCache(c)
+					newScanner()
 				}
 				for i, d := range dists {
 					if res := s.Scan(context.Background(), fmt.Sprint(i), d); res.Err != nil {

@@ -16,11 +16,38 @@ import (
 // the budget.
 const retainedBuffer = 4 << 20
 
+// The scanner lends its walks the budget of Options.Budget.
+func TestLargeBuffersAreTakenFromTheBudgetAndGivenBack(t *testing.T) {
+	big := strings.Repeat("x", retainedBuffer+1)
+	data := fixture.Tar(t, fixture.File("p/one.py", big), fixture.File("p/small.py", "s"), fixture.File("p/two.py", big+"y"))
+	lim := archive.DefaultLimits()
+	scanner := func(b archive.Budget) *Scanner {
+		return fxScannerWith(t, map[string]string{"r": `rule r { strings: $a = "needle" condition: $a }`},
+			Options{Limits: lim, Speed: DefaultSpeed(), Budget: b})
+	}
+
+	b := &recordingBudget{size: 1 << 30}
+	if res := scanner(b).Scan(context.Background(), "p.tar", data); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	// One large buffer at a time: the first is returned before the second
+	// is taken.
+	if b.peak != int64(len(big))+1 || b.held != 0 {
+		t.Fatalf("peak %d, held after the scan %d", b.peak, b.held)
+	}
+
+	// A budget that is spent does not stop the scan: the scanner never
+	// waits (it holds an archive), it only makes the downloads wait.
+	b = &recordingBudget{size: 10}
+	if res := scanner(b).Scan(context.Background(), "p.tar", data); res.Err != nil || b.held != 0 {
+		t.Fatalf("%v, held %d", res.Err, b.held)
+	}
+}
+
 // TestLargeBuffersOfNestedArchives: a large nested archive's buffer stays
 // valid while its own large files are read into the next depth's buffer,
 // and every large buffer is freed once its file is done (membuf: reading a
-// freed one would fault). The budget tests that need no matching are the
-// archive package's.
+// freed one would fault).
 func TestLargeBuffersOfNestedArchives(t *testing.T) {
 	big := strings.Repeat("x", retainedBuffer+1)
 	inner := fixture.Zip(t, fixture.ZipEntry{Name: "in/big.py", Body: big + "needle", Method: zip.Deflate},

@@ -53,11 +53,10 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 func TestCacheKeyAndCoverage(t *testing.T) {
 	c := NewCache(0)
 	k := cacheKeyOf(1, 1, "rules-a")
-	a, b := newRuleBits(70), newRuleBits(70)
-	a.set(1)
-	a.set(5)
-	b.set(5)
-	b.set(66)
+	// Rules 1 and 5, and rules 5 and 66, of 70 (Bits holds a bit per rule,
+	// 64 to a word; its setter is the rules package's own).
+	a := rules.Bits{1<<1 | 1<<5, 0}
+	b := rules.Bits{1 << 5, 1 << (66 - 64)}
 	c.put(&k, 70, []int32{1, 5}, a)
 
 	// Another rule set, or a set of another size under the same hash, never
@@ -82,7 +81,7 @@ func TestCacheKeyAndCoverage(t *testing.T) {
 	}
 	// Matches exact for b join: the entry is exact for a and b.
 	c.put(&k, 70, []int32{5, 66}, b)
-	for _, need := range []ruleBits{a, b} {
+	for _, need := range []rules.Bits{a, b} {
 		if got, ok := c.get(&k, 70, need, nil); !ok || !slices.Equal(got, []int32{1, 5, 66}) {
 			t.Errorf("after union: get = %v %v", got, ok)
 		}
@@ -104,12 +103,11 @@ func TestCacheKeyAndCoverage(t *testing.T) {
 // cache's scanner and any other.
 func TestCacheNeverKeepsFailures(t *testing.T) {
 	flood := fixture.ZipFiles(t, fixture.File("pkg/flood.txt", strings.Repeat("Q", rules.MatchLimit+10)))
-	rules := map[string]string{"flood": `rule flood { meta: weight = 1 strings: $a = "Q" condition: $a }`}
+	src := map[string]string{"flood": `rule flood { meta: weight = 1 strings: $a = "Q" condition: $a }`}
 	lim := leverLimits()
 	c := NewCache(0)
 	for i := range 2 {
-		s := fxScanner(t, lim, rules)
-		s.SetCache(c)
+		s := fxScannerWith(t, src, Options{Limits: lim, Speed: DefaultSpeed(), Cache: c})
 		if res := s.Scan(context.Background(), "x.whl", flood); failure.Class(res.Err) != failure.ErrTimeout {
 			t.Fatalf("pass %d: err %v, want the match limit", i, res.Err)
 		}

@@ -16,10 +16,10 @@ import (
 	"testing"
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
 	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
 	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
 	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
-	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
 )
 
 // Rule plans and the content cache must never change a result: every test
@@ -199,7 +199,7 @@ func leverCorpus(tb testing.TB) []leverDist {
 	}
 }
 
-func leverLimits() Limits {
+func leverLimits() archive.Limits {
 	lim := fxLimits()
 	lim.MaxFileSize = 2 << 20
 	lim.MaxExpandedSize = 32 << 20
@@ -215,14 +215,11 @@ func leverScan(tb testing.TB, rs *rules.RuleSet, lim archive.Limits, plans bool,
 
 func leverScanWith(tb testing.TB, rs *rules.RuleSet, lim archive.Limits, plans bool, cache *Cache, prefilter bool, dists []leverDist) []DistResult {
 	tb.Helper()
-	s, err := New(rs, Options{Limits: lim, Speed: DefaultSpeed()})
+	s, err := New(rs, Options{Limits: lim, Speed: Speed{RulePlans: plans, Prefilter: prefilter}, Cache: cache})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer s.Close()
-	s.SetRulePlans(plans)
-	s.SetCache(cache)
-	s.SetPrefilter(prefilter)
 	out := make([]DistResult, len(dists))
 	for i, d := range dists {
 		out[i] = *s.Scan(context.Background(), d.name, d.data)
@@ -301,22 +298,26 @@ func TestLeversKeepResults(t *testing.T) {
 	// flood.txt of each flood fixture.
 	want := leverVariants(t, rs, leverLimits(), dists, map[bool]int64{false: 3, true: 2})
 
-	// Plans were really used: reduced sets compiled for several signatures.
-	p := rs.plans.init(rs)
-	if p.off != "" {
-		t.Fatalf("plans off: %s", p.off)
+	// Plans were really used: every name of the corpus has a plan of its
+	// own (a reduced set compiled, or nothing to match), never the whole
+	// set, which is what a compile error of a reduced set falls back to;
+	// several distinct reduced sets.
+	p, err := rules.NewPlans(rs, leverLimits().YaraTimeout)
+	if err != nil {
+		t.Fatal(err)
 	}
-	reduced := 0
-	for mask, pl := range p.plans {
-		switch {
-		case pl.err != nil:
-			t.Errorf("plan %b: %v", mask, pl.err)
-		case pl.c != nil:
-			reduced++
+	defer p.Close()
+	reduced := map[*rules.Matcher]bool{}
+	for _, name := range leverNames {
+		switch pl := p.For(name); {
+		case pl == p.Whole():
+			t.Errorf("%s: the whole set (plans off, or the reduced set failed)", name)
+		case pl.M != nil:
+			reduced[pl.M] = true
 		}
 	}
-	if reduced < 5 {
-		t.Errorf("%d reduced plans compiled of %d", reduced, len(p.plans))
+	if len(reduced) < 5 {
+		t.Errorf("%d reduced plans compiled for %d names", len(reduced), len(leverNames))
 	}
 
 	// The corpus exercises what it should: matches of every rule, counted
@@ -356,37 +357,6 @@ func TestLeversKeepResults(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// TestRulePlansOfBuiltinRules: the built-in rules split into a handful of
-// signatures, each compiled with far fewer rules than the whole set.
-func TestRulePlansOfBuiltinRules(t *testing.T) {
-	rs, err := rules.Compile("", builtin.Sources())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	p := rs.plans.init(rs)
-	if p.off != "" {
-		t.Fatalf("plans off: %s", p.off)
-	}
-	pth, _ := rs.Rule("pth_executes_code")
-	pthIdx := int32(rs.byName[pth.Name])
-	for _, path := range []string{"pkg/a.py", "pkg/a.pth", "setup.py", "pkg/data.txt", "libfoo.so", "run.sh", "x.bat"} {
-		pl := p.plan(rs, p.pathMask(path))
-		if pl.required == nil {
-			t.Errorf("%s: the whole set", path)
-			continue
-		}
-		if !pl.reduced(rs, p) {
-			t.Errorf("%s: %v", path, pl.err)
-			continue
-		}
-		t.Logf("%-14s %2d of %d rules", path, len(pl.index), len(rs.rules))
-		if pl.required.has(pthIdx) != strings.HasSuffix(path, ".pth") {
-			t.Errorf("%s: pth_executes_code in plan = %v", path, pl.required.has(pthIdx))
-		}
-	}
-}
 
 // TestLeversKeepResultsBuiltin: the built-in rules over the demo
 // distributions and over Python's own library, when installed.

@@ -51,9 +51,7 @@ func TestIdenticalMembersAreInflatedOnce(t *testing.T) {
 	}
 	for _, plans := range []bool{false, true} {
 		c := NewCache(0)
-		s := fxScanner(t, lim, memberRules)
-		s.SetRulePlans(plans)
-		s.SetCache(c)
+		s := fxScannerWith(t, memberRules, Options{Limits: lim, Speed: Speed{RulePlans: plans, Prefilter: true}, Cache: c})
 		for i, d := range [][]byte{first, second} {
 			if got := s.Scan(context.Background(), "x.whl", d); !reflect.DeepEqual(got, want[i]) {
 				t.Errorf("plans %v, wheel %d:\n got %+v\nwant %+v", plans, i, got, want[i])
@@ -80,9 +78,8 @@ func TestKnownMemberKeepsDescriptorCheck(t *testing.T) {
 	}
 	bad := slices.Clone(good)
 	bad[i+4] ^= 0xff
-	s := fxScanner(t, fxLimits(), memberRules)
 	c := NewCache(0)
-	s.SetCache(c)
+	s := fxScannerWith(t, memberRules, Options{Limits: fxLimits(), Speed: DefaultSpeed(), Cache: c})
 	if r := s.Scan(context.Background(), "good.whl", good); r.Err != nil || r.Score != 15 {
 		t.Fatalf("good: %v, score %d", r.Err, r.Score)
 	}

@@ -1,6 +1,10 @@
 package scan
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vipyrsec/dragonfly-client-go/internal/envdefault"
+)
 
 // Speed holds the optimisations an operator can turn off. Neither changes
 // a result (the tests in levers_test.go scan with each on and off and want
@@ -20,9 +24,11 @@ type Speed struct {
 	Prefilter bool `env:"DRAGONFLY_PREFILTER" envDefault:"true" doc:"skip libyara for a file holding none of the byte sequences the rules need (same results, less work)"`
 }
 
-// DefaultSpeed returns the documented defaults.
+// DefaultSpeed returns the defaults of the envDefault tags above.
 func DefaultSpeed() Speed {
-	return Speed{CacheSize: DefaultCacheBytes, RulePlans: true, Prefilter: true}
+	var sp Speed
+	envdefault.Fill(&sp)
+	return sp
 }
 
 // Validate reports a setting that makes no sense, by variable name.

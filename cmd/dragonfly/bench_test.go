@@ -28,8 +28,8 @@ import (
 
 	"github.com/vipyrsec/dragonfly-client-go/api/apitest"
 	"github.com/vipyrsec/dragonfly-client-go/internal/builtin"
+	"github.com/vipyrsec/dragonfly-client-go/internal/localscan"
 	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
-	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
 // The daemon's benchmarks run the built binary, as a container does, so
@@ -365,7 +365,7 @@ func daemonVersusScan(b *testing.B, releases [][]benchDist, dir string, expanded
 			for _, d := range r {
 				urls = append(urls, s.AddFileFromDisk(d.name, filepath.Join(dir, d.name)))
 			}
-			name, version, _ := scan.ParseDistName(r[0].name)
+			name, version, _ := localscan.ParseDistName(r[0].name)
 			s.AddJob(name, version, urls...)
 		}
 		var (
@@ -586,8 +586,8 @@ func folderCorpus(b *testing.B, dir string) [][]benchDist {
 	byRelease := map[string]int{}
 	var releases [][]benchDist
 	for _, e := range entries {
-		name, version, ok := scan.ParseDistName(e.Name())
-		if !ok || !scan.HasDistSuffix(e.Name()) {
+		name, version, ok := localscan.ParseDistName(e.Name())
+		if !ok || !localscan.HasDistSuffix(e.Name()) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))

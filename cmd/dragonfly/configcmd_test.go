@@ -12,18 +12,19 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
-// TestConfigDocumentsAreGenerated keeps the README's table and
-// deploy/.env.example in step with the variables the code reads. Run
-// "dragonfly config --format markdown|env" to regenerate them.
+// TestConfigDocumentsAreGenerated keeps the configuration table of
+// docs/operating.md and deploy/.env.example in step with the variables the
+// code reads. Run "dragonfly config --format markdown|env" to regenerate
+// them.
 func TestConfigDocumentsAreGenerated(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	doc, err := os.ReadFile("../../docs/operating.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok1 := strings.Cut(string(readme), "<!-- config:start -->\n")
-	table, _, ok2 := strings.Cut(rest, "<!-- config:end -->")
+	_, rest, ok1 := strings.Cut(string(doc), "<!-- BEGIN GENERATED CONFIG -->\n")
+	table, _, ok2 := strings.Cut(rest, "<!-- END GENERATED CONFIG -->")
 	if !ok1 || !ok2 || table != markdownTable() {
-		t.Errorf("README's configuration table is stale; regenerate it with dragonfly config --format markdown")
+		t.Errorf("the configuration table of docs/operating.md is stale; regenerate it with dragonfly config --format markdown")
 	}
 	example, err := os.ReadFile("../../deploy/.env.example")
 	if err != nil || string(example) != envExample() {

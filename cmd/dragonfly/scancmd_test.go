@@ -6,19 +6,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vipyrsec/dragonfly-client-go/internal/membuf"
 )
 
 func writeTarGz(t *testing.T, path string, files map[string]string) {
@@ -309,63 +304,5 @@ func TestScanURLTargets(t *testing.T) {
 	}
 	if strings.Contains(stderr, "s3cret") {
 		t.Errorf("the signed query string reached the logs: %s", stderr)
-	}
-}
-
-// TestReadFileSizesAndPipes: local distributions are read whole, off the
-// heap when large, refused over the limit, and pipes work too.
-func TestReadFileSizesAndPipes(t *testing.T) {
-	dir := t.TempDir()
-	for _, size := range []int{0, 10, membuf.Threshold - 1, membuf.Threshold, 3 << 20} {
-		path := filepath.Join(dir, fmt.Sprint(size))
-		want := bytes.Repeat([]byte{'x'}, size)
-		if size > 0 {
-			want[size-1] = 'y'
-		}
-		os.WriteFile(path, want, 0o644)
-		got, free, err := readFile(path, int64(size))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("size %d: read %d bytes, %v", size, len(got), err)
-			continue
-		}
-		free()
-		if size > 0 {
-			if _, _, err := readFile(path, int64(size-1)); err == nil || !strings.Contains(err.Error(), "too large") {
-				t.Errorf("size %d over a limit of %d: %v", size, size-1, err)
-			}
-		}
-	}
-
-	fifo := filepath.Join(dir, "pipe")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skip("no FIFOs here:", err)
-	}
-	go func() {
-		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-		if err == nil {
-			f.Write([]byte("streamed"))
-			f.Close()
-		}
-	}()
-	got, free, err := readFile(fifo, 100)
-	if err != nil || string(got) != "streamed" {
-		t.Fatalf("pipe: %q %v", got, err)
-	}
-	free()
-}
-
-func TestDispatchOrderIsLargestFirstAfterURLs(t *testing.T) {
-	dir := t.TempDir()
-	var targets []string
-	for _, n := range []int{5, 50, 0, 500} {
-		p := filepath.Join(dir, fmt.Sprintf("f%d", n))
-		os.WriteFile(p, make([]byte, n), 0o644)
-		targets = append(targets, p)
-	}
-	targets = append(targets, "https://example.invalid/a.whl", filepath.Join(dir, "missing"), "https://example.invalid/b.whl")
-	// URLs and files that cannot be read (their error is reported in
-	// order) come first, as given; then the sizes 500, 50, 5, 0.
-	if got, want := dispatchOrder(targets), []int{4, 5, 6, 3, 1, 0, 2}; !slices.Equal(got, want) {
-		t.Errorf("order %v, want %v", got, want)
 	}
 }

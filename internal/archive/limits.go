@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/vipyrsec/dragonfly-client-go/internal/envdefault"
+
 	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
 )
 
@@ -38,17 +40,11 @@ type Limits struct {
 // a stored zip) legitimately reach odd ratios.
 const RatioFloor = 1 << 20
 
-// DefaultLimits returns the documented defaults.
+// DefaultLimits returns the defaults of the envDefault tags above.
 func DefaultLimits() Limits {
-	return Limits{
-		MaxScanSize:     128000000,
-		MaxExpandedSize: 2147483648,
-		MaxFileSize:     268435456,
-		MaxFiles:        200000,
-		MaxDepth:        5,
-		MaxRatio:        500,
-		YaraTimeout:     10 * time.Second,
-	}
+	var l Limits
+	envdefault.Fill(&l)
+	return l
 }
 
 // Validate reports the first limit that makes no sense, by variable name.

@@ -94,15 +94,3 @@ func isTarHeader(block []byte, allowEmpty bool) bool {
 func isUstar(block []byte) bool {
 	return len(block) >= tarBlock && bytes.HasPrefix(block[257:], []byte("ustar")) && isTarHeader(block, false)
 }
-
-func (c compression) tarFormat() Format {
-	switch c {
-	case compGzip:
-		return FormatTarGz
-	case compBzip2:
-		return FormatTarBz2
-	case compXz:
-		return FormatTarXz
-	}
-	return FormatTar
-}

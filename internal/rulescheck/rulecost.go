@@ -205,13 +205,6 @@ func MeasureCost(files []RuleFile, samples []Sample, opt CostOptions) (*CostRepo
 	return rep, nil
 }
 
-func joinNote(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
-}
-
 // Findings returns a warning for each rule whose share of the matching time
 // exceeds budgetPct percent, timed out, reached libyara's match limit on a
 // sample, or could not be measured.

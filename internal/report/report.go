@@ -1,22 +1,26 @@
-package main
+// Package report writes the reports of "dragonfly scan": a table for
+// people, JSON (a stable shape that tests and scripts read) and SARIF
+// 2.1.0, from the distributions' results grouped into packages.
+package report
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/vipyrsec/dragonfly-client-go/api"
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/localscan"
 	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
+	"github.com/vipyrsec/dragonfly-client-go/internal/textout"
 	"github.com/vipyrsec/dragonfly-client-go/scan"
 )
 
-// The JSON report of "dragonfly scan --format json". Its shape is stable and
-// documented in the README; tests read it.
-type report struct {
+// Report is the JSON report of "dragonfly scan --format json". Its shape is
+// stable and documented; tests read it.
+type Report struct {
 	RulesHash string          `json:"rules_hash"`
 	Packages  []packageReport `json:"packages"`
 }
@@ -63,37 +67,17 @@ type noteReport struct {
 	Reason string `json:"reason"`
 }
 
-// buildReport groups distributions into packages by the name and version of
-// their file names, in the order packages first appear; a file name that
-// cannot be parsed is a package of its own.
-func buildReport(rs *rules.RuleSet, targets []string, dists []*scan.DistResult) *report {
-	rep := &report{RulesHash: rs.Hash(), Packages: []packageReport{}}
-	type group struct {
-		name, version string
-		dists         []*scan.DistResult
-	}
-	var groups []*group
-	index := map[string]*group{}
-	for i, t := range targets {
-		name, version, ok := scan.ParseDistName(stripQuery(t))
-		key := name + "\x00" + version
-		if !ok {
-			name, version, key = filepath.Base(stripQuery(t)), "", "\x01"+t
-		}
-		g := index[key]
-		if g == nil {
-			g = &group{name: name, version: version}
-			index[key] = g
-			groups = append(groups, g)
-		}
-		g.dists = append(g.dists, dists[i])
-	}
-	for _, g := range groups {
-		v := scan.Compose(g.name, g.version, g.dists)
-		body, _ := api.NewResult(g.name, g.version, rs.Hash(), v).MarshalJSON() // cannot fail: strings, ints and a list
-		p := packageReport{Name: g.name, Version: g.version, Score: v.Score, RulesMatched: v.RulesMatched,
+// Build groups the distributions (dists[i] the result of targets[i]) into
+// packages as [localscan.GroupPackages] does, and composes each package's
+// verdict.
+func Build(rs *rules.RuleSet, targets []string, dists []*scan.DistResult) *Report {
+	rep := &Report{RulesHash: rs.Hash(), Packages: []packageReport{}}
+	for _, g := range localscan.GroupPackages(targets, dists) {
+		v := scan.Compose(g.Name, g.Version, g.Dists)
+		body, _ := api.NewResult(g.Name, g.Version, rs.Hash(), v).MarshalJSON() // cannot fail: strings, ints and a list
+		p := packageReport{Name: g.Name, Version: g.Version, Score: v.Score, RulesMatched: v.RulesMatched,
 			Result: body, failed: v.Failed()}
-		for _, d := range g.dists {
+		for _, d := range g.Dists {
 			p.Dists = append(p.Dists, newDistReport(d))
 		}
 		rep.Packages = append(rep.Packages, p)
@@ -120,33 +104,39 @@ func newDistReport(d *scan.DistResult) distReport {
 	return r
 }
 
-// exitCode is 1 when a package's score (partial findings of failed
-// distributions included) reaches failScore, else 2 when anything failed,
-// else 0.
-func (r *report) exitCode(failScore int64) int {
-	failed := false
+// Reached reports whether a package's score (partial findings of failed
+// distributions included) reaches failScore.
+func (r *Report) Reached(failScore int64) bool {
 	for _, p := range r.Packages {
 		if p.Score >= failScore {
-			return exitFindings
+			return true
 		}
-		failed = failed || p.failed
 	}
-	if failed {
-		return exitFailure
-	}
-	return exitOK
+	return false
 }
 
-func (r *report) writeJSON(w io.Writer) error {
+// Failed reports whether a distribution failed.
+func (r *Report) Failed() bool {
+	for _, p := range r.Packages {
+		if p.failed {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r)
 }
 
-// writeTable prints a human-readable report.
-func (r *report) writeTable(w io.Writer, rulesLabel string) error {
-	ew := &errWriter{w: w}
+// WriteTable prints a human-readable report; rulesLabel names the rules
+// used ("built-in" or their folder).
+func (r *Report) WriteTable(w io.Writer, rulesLabel string) error {
+	ew := &textout.ErrWriter{W: w}
 	fmt.Fprintf(ew, "rules: %s (hash %s)\n", rulesLabel, shortHash(r.RulesHash))
 	for _, p := range r.Packages {
 		verdict := "clean"
@@ -163,7 +153,7 @@ func (r *report) writeTable(w io.Writer, rulesLabel string) error {
 		fmt.Fprintln(ew)
 		for _, d := range p.Dists {
 			fmt.Fprintf(ew, "  %s [%s] %s, score %d, %d files, %s expanded\n", d.Target, orDash(d.Format), d.Status,
-				d.Score, d.FilesScanned, humanBytes(d.BytesExpanded))
+				d.Score, d.FilesScanned, textout.Bytes(d.BytesExpanded))
 			if d.Reason != "" {
 				fmt.Fprintf(ew, "    reason: %s\n", d.Reason)
 			}
@@ -178,22 +168,7 @@ func (r *report) writeTable(w io.Writer, rulesLabel string) error {
 		}
 		fmt.Fprintf(ew, "  mainframe body: %s\n", p.Result)
 	}
-	return ew.err
-}
-
-// errWriter keeps the first write error so that printing code stays flat.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return len(p), nil
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, nil
+	return ew.Err
 }
 
 func shortHash(h string) string {
@@ -208,17 +183,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

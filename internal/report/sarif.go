@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
+	"github.com/vipyrsec/dragonfly-client-go/internal/localscan"
+	"github.com/vipyrsec/dragonfly-client-go/internal/redact"
 	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
@@ -168,16 +170,27 @@ func sarifLevel(weight, failScore int64) string {
 	return "note"
 }
 
-// writeSARIF writes the report as a SARIF 2.1.0 log. exitCode is the code
-// the scan exits with, recorded in the invocation.
-func (r *report) writeSARIF(w io.Writer, rs *rules.RuleSet, failScore int64, exitCode int) error {
+// SARIFOptions are what a SARIF log records beyond the report.
+type SARIFOptions struct {
+	// FailScore is the scan's --fail-score, which sets the rules' levels.
+	FailScore int64
+	// ExitCode is the code the scan exits with, recorded in the invocation.
+	ExitCode int
+	// ToolVersion is dragonfly's version, the driver's.
+	ToolVersion string
+}
+
+// WriteSARIF writes the report as a SARIF 2.1.0 log of a scan with the
+// rule set rs.
+func (r *Report) WriteSARIF(w io.Writer, rs *rules.RuleSet, opt SARIFOptions) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(r.sarif(rs, failScore, exitCode))
+	return enc.Encode(r.sarif(rs, opt))
 }
 
-func (r *report) sarif(rs *rules.RuleSet, failScore int64, exitCode int) sarifLog {
+func (r *Report) sarif(rs *rules.RuleSet, opt SARIFOptions) sarifLog {
+	failScore := opt.FailScore
 	b := sarifBuilder{rs: rs, failScore: failScore, ruleIndex: map[string]int{},
 		artifactIndex: map[string]int{}}
 	// Every public rule, in compiled order, so that a log tells which rules
@@ -189,7 +202,7 @@ func (r *report) sarif(rs *rules.RuleSet, failScore int64, exitCode int) sarifLo
 			b.addRule(rule)
 		}
 	}
-	inv := sarifInvocation{ExecutionSuccessful: true, ExitCode: exitCode}
+	inv := sarifInvocation{ExecutionSuccessful: true, ExitCode: opt.ExitCode}
 	for _, p := range r.Packages {
 		for _, d := range p.Dists {
 			dist := d.res
@@ -212,7 +225,7 @@ func (r *report) sarif(rs *rules.RuleSet, failScore int64, exitCode int) sarifLo
 						RuleIndex: ri,
 						Level:     rule.DefaultConfiguration.Level,
 						Message: sarifText{Text: fmt.Sprintf("%s (weight %d) matched %s in %s.",
-							name, rule.Properties.Weight, archive.DisplayName(f.Path), stripQuery(dist.Target))},
+							name, rule.Properties.Weight, archive.DisplayName(f.Path), localscan.ShownTarget(dist.Target))},
 						Locations: []sarifLocation{b.distLocation(di, archive.DisplayName(f.Path),
 							archive.DisplayName(path.Base(f.Path)))},
 						Properties: sarifResultProps{Path: archive.DisplayName(f.Path), Score: f.Score,
@@ -223,7 +236,7 @@ func (r *report) sarif(rs *rules.RuleSet, failScore int64, exitCode int) sarifLo
 			for _, n := range dist.Notes {
 				inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{
 					Level:     "note",
-					Message:   sarifText{Text: fmt.Sprintf("%s: %s: %s", stripQuery(dist.Target), n.Path, n.Reason)},
+					Message:   sarifText{Text: fmt.Sprintf("%s: %s: %s", localscan.ShownTarget(dist.Target), n.Path, n.Reason)},
 					Locations: []sarifLocation{b.distLocation(di, n.Path, path.Base(n.Path))},
 				})
 			}
@@ -236,7 +249,7 @@ func (r *report) sarif(rs *rules.RuleSet, failScore int64, exitCode int) sarifLo
 		Schema:  sarifSchema,
 		Version: sarifVersion,
 		Runs: []sarifRun{{
-			Tool: sarifTool{Driver: sarifDriver{Name: "dragonfly", Version: buildVersion(),
+			Tool: sarifTool{Driver: sarifDriver{Name: "dragonfly", Version: opt.ToolVersion,
 				InformationURI: projectURL, Rules: b.rules}},
 			Invocations: []sarifInvocation{inv},
 			Artifacts:   b.artifacts,
@@ -335,8 +348,8 @@ func (b *sarifBuilder) distLocation(i int, inner, name string) sarifLocation {
 // non-ASCII…), and "./" in front when its first segment has a colon, which
 // would read as a scheme.
 func sarifTargetURI(target string) string {
-	if isURL(target) {
-		return escapeURI(stripQuery(target), isURIChar)
+	if localscan.IsURL(target) {
+		return escapeURI(redact.Query(target), isURIChar)
 	}
 	p := filepath.ToSlash(target)
 	if filepath.IsAbs(target) {
