@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"slices"
 	"strconv"
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/verdict"
@@ -102,10 +101,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		if r.InspectorURL != "" {
 			inspector = &r.InspectorURL
 		}
-		rules := slices.Compact(slices.Sorted(slices.Values(r.RulesMatched)))
-		if rules == nil {
-			rules = []string{}
-		}
+		rules := verdict.Distinct(r.RulesMatched)
 		fields = append(fields, kv{"score", ClampScore(r.Score)}, kv{"inspector_url", inspector},
 			kv{"rules_matched", rules}, kv{"commit", r.Commit})
 	}

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
@@ -21,24 +20,18 @@ func Compose(name, version string, dists []*DistResult) verdict.Verdict {
 		res.Failure = &verdict.Failure{Class: failure.ErrNoDistribution}
 		return res
 	}
-	seen := map[string]bool{}
+	var names []string
 	var failed *DistResult
 	for _, d := range dists {
 		res.Score = max(res.Score, d.Score)
 		for _, r := range d.Rules {
-			if !seen[r.Name] {
-				seen[r.Name] = true
-				res.RulesMatched = append(res.RulesMatched, r.Name)
-			}
+			names = append(names, r.Name)
 		}
 		if d.Err != nil && failed == nil {
 			failed = d
 		}
 	}
-	sort.Strings(res.RulesMatched)
-	if res.RulesMatched == nil {
-		res.RulesMatched = []string{}
-	}
+	res.RulesMatched = verdict.Distinct(names)
 	if failed != nil {
 		class := failure.Class(failed.Err)
 		f := &verdict.Failure{Class: class, Dist: distName(failed.Target), Detail: failed.Err.Error()}

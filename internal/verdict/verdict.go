@@ -6,6 +6,8 @@
 // that the client does not link libyara.
 package verdict
 
+import "slices"
+
 // Verdict is the meaning of one job's distributions: a success (Failure
 // nil) or a failure.
 type Verdict struct {
@@ -34,3 +36,14 @@ type Failure struct {
 
 // Failed reports whether v is a failure.
 func (v Verdict) Failed() bool { return v.Failure != nil }
+
+// Distinct returns names sorted and without repeats, never nil: the form
+// of RulesMatched, which the mainframe needs (a repeated new rule name is a
+// server error) and reports show. The scanner and the client both use it.
+func Distinct(names []string) []string {
+	out := slices.Compact(slices.Sorted(slices.Values(names)))
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
