@@ -94,7 +94,7 @@ const (
 
 var sample = Result{Name: "a", Version: "1", Commit: "h", RulesMatched: []string{}}
 
-// TestSubmitStatusTable walks CONTRACT.md's table for PUT /package.
+// TestSubmitStatusTable walks docs/contract.md's table for PUT /package.
 func TestSubmitStatusTable(t *testing.T) {
 	ok := reply{status: 200, body: "null"}
 	tests := []struct {

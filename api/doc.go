@@ -1,4 +1,4 @@
-// Package api speaks the Dragonfly mainframe's wire contract (CONTRACT.md) in
+// Package api speaks the Dragonfly mainframe's wire contract (docs/contract.md) in
 // both of its eras: the typed bodies, the three calls a worker makes (fetch
 // rules, lease jobs, submit a result) with the status table that decides what
 // is final and what is retried, and the downloader that fetches

@@ -16,7 +16,7 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/internal/membuf"
 )
 
-// maxRedirects is how many redirects a download follows (CONTRACT.md).
+// maxRedirects is how many redirects a download follows (docs/contract.md).
 const maxRedirects = 5
 
 // errBadRedirect is a redirect the downloader refuses to follow.

@@ -20,7 +20,7 @@ import (
 )
 
 // These tests run the client and the credentials against the fake
-// mainframe, which implements CONTRACT.md independently of this package.
+// mainframe, which implements docs/contract.md independently of this package.
 
 var quick = api.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond}
 

@@ -133,7 +133,7 @@ func pathError(err error) error {
 	return err
 }
 
-// Resolve applies DRAGONFLY_AUTH_MODE (CONTRACT.md § Authentication) and
+// Resolve applies DRAGONFLY_AUTH_MODE (docs/contract.md § Authentication) and
 // checks that the chosen kind has every credential it needs. In auto mode:
 // DRAGONFLY_TOKEN → token; DRAGONFLY_USERNAME or DRAGONFLY_PASSWORD → auth0
 // (which also needs the client ID and secret); otherwise the client ID or

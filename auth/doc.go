@@ -1,5 +1,5 @@
 // Package auth puts the worker's credentials on calls to the Dragonfly
-// mainframe, in every way the mainframe has been deployed (CONTRACT.md
+// mainframe, in every way the mainframe has been deployed (docs/contract.md
 // § Authentication):
 //
 //   - Auth0 password grant: a bearer token fetched from the identity

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Config is the daemon's part of the environment (DESIGN.md §
+// Config is the daemon's part of the environment (docs/operating.md,
 // Configuration). The doc tags feed "dragonfly config".
 type Config struct {
 	Threads             int           `env:"DRAGONFLY_THREADS" envDefault:"0" doc:"matching goroutines; 0 means one per CPU available to the process (container limit honoured)"`

@@ -23,7 +23,7 @@ func testRuleSet(t *testing.T, hash string) *rules.RuleSet {
 	return rs
 }
 
-// TestSettle decides between a result and an abandonment as CONTRACT.md's
+// TestSettle decides between a result and an abandonment as docs/contract.md's
 // download rules say.
 func TestSettle(t *testing.T) {
 	rs := testRuleSet(t, "h")

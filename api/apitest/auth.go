@@ -16,7 +16,7 @@ import (
 )
 
 // AuthMode is how the fake checks credentials: one per way the mainframe
-// has been deployed (CONTRACT.md § Authentication).
+// has been deployed (docs/contract.md § Authentication).
 type AuthMode int
 
 const (

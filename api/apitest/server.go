@@ -1,5 +1,5 @@
 // Package apitest is an in-process fake of the Dragonfly mainframe, written
-// from CONTRACT.md and independent of package api, so that the client's and
+// from docs/contract.md and independent of package api, so that the client's and
 // the daemon's tests run against the contract rather than against the
 // client's own idea of it: a bug in the client cannot hide behind the same
 // bug in its fake.

@@ -9,7 +9,7 @@ import (
 )
 
 // configCommand prints every variable with its default and one line of
-// documentation. The README's table and deploy/.env.example are its
+// documentation. The table of docs/operating.md and deploy/.env.example are its
 // markdown and env outputs; a test keeps them in step.
 func configCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dragonfly config", flag.ContinueOnError)
@@ -53,7 +53,7 @@ func envExample() string {
 	return b.String()
 }
 
-// markdownTable is the README's configuration table.
+// markdownTable is the configuration table of docs/operating.md.
 func markdownTable() string {
 	var b strings.Builder
 	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")

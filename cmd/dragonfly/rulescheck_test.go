@@ -1,9 +1,7 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -234,7 +232,7 @@ func TestRulesCheckCostRanking(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
-	var rep rulesCheckJSON
+	var rep rulescheck.JSONReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -284,72 +282,6 @@ func TestRulesCheckFolderProblems(t *testing.T) {
 	wantIn(t, out, filepath.Join(same, "a.yara")+`: error: same key "a" as `+filepath.Join(same, "a.yar"))
 }
 
-// Samples may be plain files, archives (flattened: their inner files, and
-// nested archives' bytes and files, are matched) or folders of both.
-func TestRulesSamplesFlattenArchives(t *testing.T) {
-	dir := t.TempDir()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for name, body := range map[string]string{"pkg-1.0/setup.py": "print('setup')\n", "pkg-1.0/pkg/__init__.py": "x = 1\n"} {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(body))
-	}
-	tw.Close()
-	gz.Close()
-	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
-	os.WriteFile(filepath.Join(dir, "sub", "pkg-1.0.tar.gz"), buf.Bytes(), 0o644)
-	os.WriteFile(filepath.Join(dir, "loose.py"), []byte("print(1)\n"), 0o644)
-
-	set, err := readRulesSamples(dir, []string{dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, s := range set.Samples {
-		got[s.Path] = string(s.Data)
-	}
-	slash := filepath.ToSlash(dir)
-	want := map[string]string{
-		slash + "/loose.py":                                   "print(1)\n",
-		slash + "/sub/pkg-1.0.tar.gz/pkg-1.0/setup.py":        "print('setup')\n",
-		slash + "/sub/pkg-1.0.tar.gz/pkg-1.0/pkg/__init__.py": "x = 1\n",
-	}
-	if len(got) != len(want) {
-		t.Errorf("samples %v", got)
-	}
-	for p, body := range want {
-		if got[p] != body {
-			t.Errorf("%s = %q, want %q (all: %v)", p, got[p], body, got)
-		}
-	}
-}
-
-// Without --sample and outside the repository, the generated corpus is
-// used.
-func TestRulesDefaultSamples(t *testing.T) {
-	set, err := loadRulesSamples(nil, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if set.Source != "built-in generated corpus" || len(set.Samples) < 20 {
-		t.Errorf("%s: %d samples", set.Source, len(set.Samples))
-	}
-
-	// In a checkout, the demo sources (or distributions, once built).
-	repo := t.TempDir()
-	src := filepath.Join(repo, "samples", "src", "pkg-1.0")
-	os.MkdirAll(src, 0o755)
-	os.WriteFile(filepath.Join(src, "setup.py"), []byte("print(1)\n"), 0o644)
-	set, err = loadRulesSamples(nil, repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if set.Source != filepath.Join(repo, "samples", "src") || len(set.Samples) != 1 {
-		t.Errorf("%s: %d samples", set.Source, len(set.Samples))
-	}
-}
-
 func TestRulesCheckJSONReport(t *testing.T) {
 	dir := rulesDir(t, map[string]string{
 		"a.yar": "rule a_rule { meta: weight = \"x\" condition: true }\n",
@@ -359,7 +291,7 @@ func TestRulesCheckJSONReport(t *testing.T) {
 	if code != exitFindings {
 		t.Errorf("exit %d", code)
 	}
-	var rep rulesCheckJSON
+	var rep rulescheck.JSONReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/pipeline"
 )
 
-// Exit codes of "dragonfly run" (DESIGN.md § The pipeline). Each cause has
+// Exit codes of "dragonfly run" (docs/operating.md). Each cause has
 // its own, so that an operator reading a pod's last state can tell a bug in
 // the worker from a bad setting or a hurried shutdown.
 const (

@@ -1,6 +1,6 @@
 package archive
 
-// One or more tests per row of ARCHIVES.md ("Archives that try to hide"),
+// One or more tests per row of docs/archive-threats.md ("Archives that try to hide"),
 // each building its hostile archive in memory. The row number is in the
 // test name: TestArchiveNN_....
 

@@ -27,7 +27,7 @@ const (
 )
 
 // walkZip visits the members of a zip in directory order, after checking
-// the archive for the structural tricks in ARCHIVES.md: a directory that
+// the archive for the structural tricks in docs/archive-threats.md: a directory that
 // hides local entries, overlapping entries, and declared counts beyond the
 // file budget.
 func (w *walker) walkZip(data []byte, prefix string, depth int) error {

@@ -146,27 +146,23 @@ func sortedKeys(m map[string]string) []string {
 // file's key is its name without the extension, as the mainframe keys them;
 // the hash is [SourcesHash] of those pairs.
 func LoadDir(dir string) (*RuleSet, error) {
-	entries, err := os.ReadDir(dir)
+	list, err := SourceFiles(dir)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	sources := map[string]string{}
 	files := map[string]string{}
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		if e.IsDir() || (ext != ".yar" && ext != ".yara") {
-			continue
-		}
-		key := strings.TrimSuffix(e.Name(), ext)
+	for _, f := range list {
+		key := f.Key
 		if prev, dup := files[key]; dup {
-			return nil, fmt.Errorf("rules: %s and %s have the same key %q", prev, e.Name(), key)
+			return nil, fmt.Errorf("rules: %s and %s have the same key %q", prev, f.Name, key)
 		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		b, err := os.ReadFile(filepath.Join(dir, f.Name))
 		if err != nil {
 			return nil, fmt.Errorf("rules: %w", err)
 		}
 		sources[key] = string(b)
-		files[key] = e.Name()
+		files[key] = f.Name
 	}
 	if len(sources) == 0 {
 		return nil, fmt.Errorf("rules: no .yar or .yara files in %s", dir)
