@@ -241,7 +241,8 @@ type callState struct {
 	unanswered bool // some attempt may have reached the server unanswered
 }
 
-// call runs one mainframe call with docs/contract.md's status table: success
+// call runs one mainframe call with the status table of docs/contract.md
+// § Status handling and retries: success
 // decodes into out; a final status returns a StatusError at once; anything
 // transient is retried with backoff (or the server's Retry-After) until ctx
 // ends, and then the last error is returned.

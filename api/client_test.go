@@ -94,7 +94,8 @@ const (
 
 var sample = Result{Name: "a", Version: "1", Commit: "h", RulesMatched: []string{}}
 
-// TestSubmitStatusTable walks docs/contract.md's table for PUT /package.
+// TestSubmitStatusTable walks the status table of docs/contract.md § Status
+// handling and retries for PUT /package.
 func TestSubmitStatusTable(t *testing.T) {
 	ok := reply{status: 200, body: "null"}
 	tests := []struct {

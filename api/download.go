@@ -16,7 +16,8 @@ import (
 	"github.com/vipyrsec/dragonfly-client-go/internal/membuf"
 )
 
-// maxRedirects is how many redirects a download follows (docs/contract.md).
+// maxRedirects is how many redirects a download follows (docs/contract.md
+// § Downloading distributions).
 const maxRedirects = 5
 
 // errBadRedirect is a redirect the downloader refuses to follow.
@@ -99,7 +100,7 @@ func NewDownloader(o DownloadOptions) *Downloader {
 }
 
 // Body is a downloaded file. Its bytes may be mapped outside the Go heap
-// (scan/membuf): Free returns them to the kernel at once, and Data must not
+// (internal/membuf): Free returns them to the kernel at once, and Data must not
 // be used afterwards. Free is idempotent.
 type Body struct {
 	Data []byte

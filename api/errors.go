@@ -20,7 +20,7 @@ type StatusError struct {
 	Method, Path string
 	Status       int
 	Detail       string
-	Final        bool          // per docs/contract.md's status table
+	Final        bool          // per docs/contract.md § Status handling and retries
 	RetryAfter   time.Duration // the server's Retry-After, 0 when none
 }
 

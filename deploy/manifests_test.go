@@ -23,7 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// Facts about the binary the manifests must match (README, "dragonfly run").
+// Facts about the binary the manifests must match (docs/operating.md, "Running
+// a worker").
 const (
 	imageUID      = 65532            // the image's user and group
 	drainMargin   = 10 * time.Second // after the drain: the last submit, the HTTP shutdown, the exit

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Config is the daemon's part of the environment (docs/operating.md,
-// Configuration). The doc tags feed "dragonfly config".
+// Config is the daemon's part of the environment (docs/operating.md
+// § Configuration). The doc tags feed "dragonfly config".
 type Config struct {
 	Threads             int           `env:"DRAGONFLY_THREADS" envDefault:"0" doc:"matching goroutines; 0 means one per CPU available to the process (container limit honoured)"`
 	MaxJobs             int           `env:"DRAGONFLY_MAX_JOBS" envDefault:"0" doc:"job slots, the jobs a worker holds at once; 0 means 2 × threads"`

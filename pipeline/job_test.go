@@ -23,8 +23,8 @@ func testRuleSet(t *testing.T, hash string) *rules.RuleSet {
 	return rs
 }
 
-// TestSettle decides between a result and an abandonment as docs/contract.md's
-// download rules say.
+// TestSettle decides between a result and an abandonment as docs/contract.md
+// § When a failure is sent, and when the job is abandoned says.
 func TestSettle(t *testing.T) {
 	rs := testRuleSet(t, "h")
 	transient := &api.DownloadError{URL: "u", Status: 503, Transient: true}

@@ -7,7 +7,7 @@ import (
 )
 
 // Metrics are the daemon's Prometheus series. Their names are fixed
-// (docs/operating.md, Metrics) so that dashboards and alerts stay valid.
+// (docs/operating.md § Metrics) so that dashboards and alerts stay valid.
 type Metrics struct {
 	JobsLeased         prometheus.Counter
 	Results            *prometheus.CounterVec // outcome: success, failure

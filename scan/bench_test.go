@@ -65,7 +65,7 @@ func BenchmarkFlattenWheel(b *testing.B) {
 // BenchmarkFlattenReal: real files (16 MiB of the machine's Python
 // library; 24 MiB of its shared libraries, larger and less compressible)
 // as an sdist-shaped tar.gz and as a wheel. Run it with and without the
-// build tag isal to compare the inflate paths (inflate_isal.go).
+// build tag isal to compare the inflate paths (internal/archive/inflate_isal.go).
 func BenchmarkFlattenReal(b *testing.B) {
 	for _, set := range []struct {
 		name  string

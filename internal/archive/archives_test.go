@@ -1,8 +1,9 @@
 package archive
 
-// One or more tests per row of docs/archive-threats.md ("Archives that try to hide"),
+// One or more tests per row of the threat list in docs/archive-threats.md,
 // each building its hostile archive in memory. The row number is in the
-// test name: TestArchiveNN_....
+// test name: TestArchiveNN_.... The rows that are checked through the
+// scanner, with rules and its result, are tested in scan/archives_test.go.
 
 import (
 	"archive/tar"

@@ -4,7 +4,7 @@ package archive
 // input must keep: no panic, a classed error, the expanded budget and the
 // file size limit respected. Run one by hand with, for example,
 //
-//	go test -run '^$' -fuzz '^FuzzFlattenZip$' -fuzztime 20s ./scan/
+//	go test -run '^$' -fuzz '^FuzzFlattenZip$' -fuzztime 100000x ./internal/archive/
 //
 // Crashers land in testdata/fuzz/<target>/ and are replayed by go test.
 

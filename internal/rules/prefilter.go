@@ -160,10 +160,11 @@ import (
 // byte sequences (at most four bytes) chosen from every string (each
 // variant of a nocase, wide, xor or base64 string, each alternative of a
 // regular expression gets its atoms), and verifies a string only where
-// one of its atoms occurs. Every rule of a set has a cover (rulecond.go):
-// strings without which it is false. So a file holding, for every string
-// of the covers, neither its needle (needles.go: a longer sequence every
-// match contains, from the string's text) nor, for a string without one,
+// one of its atoms occurs. Every rule of a set has a cover
+// (internal/yarasrc/rulecond.go): strings without which it is false. So a
+// file holding, for every string of the covers, neither its needle
+// (internal/yarasrc/needles.go: a longer sequence every match contains,
+// from the string's text) nor, for a string without one,
 // any of its atoms, matches no rule of the set: libyara's answer is known
 // without asking it. The atoms are read from the compiled automaton
 // itself, not from the rules' text, so they are exactly what libyara
@@ -183,7 +184,7 @@ import (
 // more gets no prefilter: libyara's automaton is the better search then.
 const maxAtoms = 1 << 14
 
-// prefilter holds the atoms of the covers (rulecond.go) of one compiled
+// prefilter holds the atoms of the covers (yarasrc.Covers) of one compiled
 // rule set's rules, in C memory.
 type prefilter struct {
 	t       *C.df_pre

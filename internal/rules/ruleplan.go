@@ -26,7 +26,7 @@ import (
 // rule's outcome depends only on its strings, its condition, the rules the
 // condition names, the global rules and the data, so every rule of a
 // reduced set matches exactly when it matches in the whole set. The reduced
-// set is built from the rules' own source text (rulesrc.go), in the same
+// set is built from the rules' own source text (package yarasrc), in the same
 // file order with every file's imports, compiled once per signature and
 // RuleSet, and checked against the whole set (names, order, metadata,
 // private and global flags); anything unexpected (includes, a source read
@@ -38,7 +38,7 @@ import (
 //
 //   - libyara's match limit: a string that matches MatchLimit times fails
 //     the file, but only when its rule can count for the file or is used
-//     by one that can (scopeLimit), with plans or without: a plan has
+//     by one that can (Plans.ScopeLimit), with plans or without: a plan has
 //     exactly those rules, and the whole set's other rules cannot change
 //     the file's score. (Matching files of MatchLimit bytes or more with
 //     the whole set, as we did, cost 12% on the release corpus.) A link

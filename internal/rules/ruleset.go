@@ -70,12 +70,12 @@ type RuleSet struct {
 
 	// defs and files are the sources read (readSources), unless srcOff
 	// says why not; covers is, per rule, the strings it cannot match
-	// without (rulecond.go), nil without sources.
+	// without (yarasrc.Covers), nil without sources.
 	defs    []yarasrc.RuleDef
 	files   []planSource
 	srcOff  string
 	covers  [][]yarasrc.StringRef
-	needles []map[string][]yarasrc.Needle // per rule (needles.go)
+	needles []map[string][]yarasrc.Needle // per rule (yarasrc.RuleDef.Needles)
 }
 
 // CompileMessage is an error or warning of the YARA compiler, located by the

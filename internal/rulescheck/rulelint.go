@@ -197,7 +197,7 @@ func undefinedHint(ix *ruleIndex, fi int, name string, failed map[int]bool) stri
 	return ""
 }
 
-// The metadata the client reads (see [Rule]).
+// The metadata the client reads (see [rules.Rule]).
 const (
 	metaWeight      = "weight"
 	metaFileType    = "filetype"
@@ -327,7 +327,7 @@ func misspeltMeta(key string) string {
 // FileTypeProblems explains what in a filetype value would make a rule
 // count for other files than its author meant, given that the client
 // splits it on white space and counts a rule for a file when the file's
-// path ends with one of the items (see [Rule.CountsFor]). Paths are
+// path ends with one of the items (see [rules.Rule.CountsFor]). Paths are
 // flattened archive paths such as "pkg-1.0/setup.py" or
 // "pkg-1.0/data/extras.zip/stage2.py", compared byte for byte.
 func FileTypeProblems(value string) []string {

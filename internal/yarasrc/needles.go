@@ -6,8 +6,9 @@ import "strings"
 //
 // libyara's atoms are at most four bytes, and four bytes of a string are
 // often common where its whole text is rare ("stra" of "stratum" is in
-// every "abstract"). For the prefilter (prefilter.go) a longer sequence
-// that every match must contain is better: it gives up on fewer files.
+// every "abstract"). For the prefilter (internal/rules/prefilter.go) a
+// longer sequence that every match must contain is better: it gives up on
+// fewer files.
 // This file reads such needles from a rule's strings section, on the
 // plain forms only, and answers "none" (the prefilter then takes the
 // string's atoms) for anything else:

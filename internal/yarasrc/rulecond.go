@@ -4,8 +4,8 @@ import "strings"
 
 // Which strings a rule cannot match without.
 //
-// The prefilter (prefilter.go) skips libyara for a file in which none of
-// the strings it needs can match. A rule's cover is a set of its own
+// The prefilter (internal/rules/prefilter.go) skips libyara for a file in
+// which none of the strings it needs can match. A rule's cover is a set of its own
 // strings and those of rules it names such that the rule is false when
 // none of them matches: "$a and ($b or $c)" has the covers {$a} and {$b,
 // $c}. A rule such as "filesize > 10MB", "not $a" or "#a == 0" is true

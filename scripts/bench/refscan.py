@@ -5,7 +5,8 @@ A plain scanner of Python distributions, written the way anyone would with
 the standard library and yara-python: read each distribution into memory,
 walk its members with tarfile and zipfile, match every member with YARA and
 score the matches. It exists to be measured against `dragonfly scan`, so it
-applies the same rules as the Go scanner (see README "Scoring" and scan/):
+applies the same rules as the Go scanner (see docs/usage.md "Scoring",
+scan/ and internal/archive/):
 
 - the format is read from magic bytes, never from the file name;
 - a rule with `filetype` metadata (space-separated path suffixes) counts for
