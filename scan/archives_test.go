@@ -66,7 +66,7 @@ func TestArchive06_ZipMethodsAreRead(t *testing.T) {
 		"m/lzma_eos.py": body("lzma eos"), "m/lzma_sized.py": body("lzma sized"), "m/zstd.py": body("zstd"), "m/xz.py": body("xz"),
 	}
 	if len(got) != len(want) {
-		t.Fatalf("visited %q", fxPaths(got))
+		t.Fatalf("visited %q", fixture.Paths(got))
 	}
 	for _, v := range got {
 		if want[v.Path] != v.Data {
@@ -157,7 +157,7 @@ func TestArchive09_CorruptArchivesAreMalformed(t *testing.T) {
 func TestArchive10_NestedArchivesAreOpened(t *testing.T) {
 	got, fl, err := fxFlatten(t, fixture.NestedWheel(t), fxLimits())
 	fixture.WantClass(t, err, nil)
-	want := []fxVisit{
+	want := []fixture.Visit{
 		{Path: "pkg/__init__.py"},
 		{Path: "pkg/data.tar.gz", Depth: 0, Archive: true},
 		{Path: "pkg/data.tar.gz/data/notes.txt", Depth: 1},
@@ -166,7 +166,7 @@ func TestArchive10_NestedArchivesAreOpened(t *testing.T) {
 		{Path: "pkg/data.tar.gz/data/inner.zip/README", Depth: 2},
 	}
 	if len(got) != len(want) {
-		t.Fatalf("visited %q", fxPaths(got))
+		t.Fatalf("visited %q", fixture.Paths(got))
 	}
 	for i := range want {
 		if got[i].Path != want[i].Path || got[i].Depth != want[i].Depth || got[i].Archive != want[i].Archive {
@@ -192,8 +192,8 @@ func TestArchive13_NonUTF8NamesKeptAsBytes(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			got, _, err := fxFlatten(t, data, fxLimits())
 			fixture.WantClass(t, err, nil)
-			if !slices.Equal(fxPaths(got), []string{name, other}) {
-				t.Fatalf("paths %q", fxPaths(got))
+			if !slices.Equal(fixture.Paths(got), []string{name, other}) {
+				t.Fatalf("paths %q", fixture.Paths(got))
 			}
 			res := fxScanner(t, fxLimits(), fixture.Rules).Scan(context.Background(), "x", data)
 			m := fxMatchedPaths(res)
@@ -298,7 +298,7 @@ func TestArchive17_LinkTargetsCountUnderTheLinkName(t *testing.T) {
 	got, _, err := fxFlatten(t, data, fxLimits())
 	fixture.WantClass(t, err, nil)
 	for _, link := range []string{"pkg-1.0/pkg/early.py", "pkg-1.0/pkg/__init__.py", "pkg-1.0/pkg/sym.py", "pkg-1.0/pkg/chain.py"} {
-		v, ok := fxFind(got, link)
+		v, ok := fixture.Find(got, link)
 		if !ok || !slices.Equal(v.Links, []string{"pkg-1.0/notes.txt"}) || v.Data != "" {
 			t.Errorf("%s: visit %+v", link, v)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
 	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
 	"github.com/vipyrsec/dragonfly-client-go/internal/rules"
 )
 
@@ -63,25 +64,16 @@ const (
 	tarBlock = 512
 )
 
-// fxVisit is a copy of what a visitor saw.
-type fxVisit struct {
-	Path    string
-	Data    string
-	Depth   int
-	Archive bool
-	Links   []string
-}
-
 // fxFlatten flattens data and records every visit, copying the data, for
 // the tests that check a walk and then its scan.
-func fxFlatten(tb testing.TB, data []byte, lim archive.Limits) ([]fxVisit, archive.Flattened, error) {
+func fxFlatten(tb testing.TB, data []byte, lim archive.Limits) ([]fixture.Visit, archive.Flattened, error) {
 	tb.Helper()
-	var got []fxVisit
+	var got []fixture.Visit
 	fl, err := archive.Flatten(context.Background(), data, lim, func(f *archive.File) error {
 		if int64(len(f.Data)) > lim.MaxFileSize {
 			tb.Errorf("visited %s with %d bytes > MaxFileSize %d", archive.DisplayName(f.Path), len(f.Data), lim.MaxFileSize)
 		}
-		got = append(got, fxVisit{Path: f.Path, Data: string(f.Data), Depth: f.Depth, Archive: f.Archive, Links: f.LinkTargets})
+		got = append(got, fixture.Visit{Path: f.Path, Data: string(f.Data), Depth: f.Depth, Archive: f.Archive, Links: f.LinkTargets})
 		return nil
 	}, archive.Options{})
 	if err != nil && failure.Class(err) == nil {
@@ -91,24 +83,6 @@ func fxFlatten(tb testing.TB, data []byte, lim archive.Limits) ([]fxVisit, archi
 		tb.Errorf("BytesExpanded %d > MaxExpandedSize %d", fl.BytesExpanded, lim.MaxExpandedSize)
 	}
 	return got, fl, err
-}
-
-func fxPaths(v []fxVisit) []string {
-	out := make([]string, len(v))
-	for i, f := range v {
-		out[i] = f.Path
-	}
-	return out
-}
-
-// fxFind returns the visit of path.
-func fxFind(v []fxVisit, path string) (fxVisit, bool) {
-	for _, f := range v {
-		if f.Path == path {
-			return f, true
-		}
-	}
-	return fxVisit{}, false
 }
 
 // recordingBudget is an archive.Budget that remembers what it lent.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/archive"
 	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/redact"
 	"github.com/vipyrsec/dragonfly-client-go/internal/verdict"
 )
 
@@ -73,8 +74,5 @@ func inspectorFor(name, version string, dists []*DistResult) string {
 // distName is the file name of a distribution URL or path, without a
 // query string (which may hold a signature).
 func distName(target string) string {
-	if i := strings.IndexAny(target, "?#"); i >= 0 {
-		target = target[:i]
-	}
-	return archive.DisplayName(path.Base(target))
+	return archive.DisplayName(path.Base(redact.Query(target)))
 }

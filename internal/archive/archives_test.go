@@ -38,7 +38,7 @@ func TestArchive01_AppendedEmptyEOCD(t *testing.T) {
 	got, _, err := fxFlatten(t, data, fxLimits())
 	fixture.WantClass(t, err, failure.ErrMalformed, "zip", "central directory")
 	if len(got) != 0 {
-		t.Errorf("visited %v", fxPaths(got))
+		t.Errorf("visited %v", fixture.Paths(got))
 	}
 }
 
@@ -70,8 +70,8 @@ func TestArchive01_StoredNestedZipAsLastMemberIsFine(t *testing.T) {
 	fixture.WantClass(t, err, nil)
 	want := []string{"setup.py", "tests/data/inner.zip", "tests/data/inner.zip/pkg/__init__.py",
 		"tests/data/inner.zip/pkg/evil.py", "tests/data/inner.zip/pkg-1.0.dist-info/RECORD"}
-	if !slices.Equal(fxPaths(got), want) {
-		t.Fatalf("paths %q, want %q", fxPaths(got), want)
+	if !slices.Equal(fixture.Paths(got), want) {
+		t.Fatalf("paths %q, want %q", fixture.Paths(got), want)
 	}
 	if fl.Format != FormatZip || len(fl.Notes) != 0 {
 		t.Errorf("format %q notes %v", fl.Format, fl.Notes)
@@ -120,7 +120,7 @@ func TestArchive03_TarEntryTypes(t *testing.T) {
 			got, fl, err := fxFlatten(t, data, fxLimits())
 			fixture.WantClass(t, err, nil)
 			if len(got) != len(want) || fl.Files != int64(len(want)) {
-				t.Fatalf("visited %q (%d counted), want %d files", fxPaths(got), fl.Files, len(want))
+				t.Fatalf("visited %q (%d counted), want %d files", fixture.Paths(got), fl.Files, len(want))
 			}
 			for _, v := range got {
 				if want[v.Path] != v.Data {
@@ -145,8 +145,8 @@ func TestArchive03_PaxGlobalHeaderIsNoFile(t *testing.T) {
 	tw.Close()
 	got, fl, err := fxFlatten(t, fixture.Gzip(t, buf.Bytes()), fxLimits())
 	fixture.WantClass(t, err, nil)
-	if !slices.Equal(fxPaths(got), []string{"pkg/a.py"}) || fl.Files != 1 {
-		t.Fatalf("visited %q, %d files", fxPaths(got), fl.Files)
+	if !slices.Equal(fixture.Paths(got), []string{"pkg/a.py"}) || fl.Files != 1 {
+		t.Fatalf("visited %q, %d files", fixture.Paths(got), fl.Files)
 	}
 }
 
@@ -182,11 +182,11 @@ func TestArchive04_DeclaredHugeMemberFailsBeforeAllocating(t *testing.T) {
 		for _, lim := range []Limits{fxLimits(), DefaultLimits()} {
 			t.Run(name+"/max "+strconv.FormatInt(lim.MaxFileSize, 10), func(t *testing.T) {
 				var err error
-				var got []fxVisit
+				var got []fixture.Visit
 				alloc := heapAllocated(func() { got, _, err = fxFlatten(t, data, lim) })
 				fixture.WantClass(t, err, failure.ErrTooLarge, "pkg/huge.py", strconv.FormatInt(declared, 10), strconv.FormatInt(lim.MaxFileSize, 10))
 				if len(got) != 0 {
-					t.Errorf("visited %q", fxPaths(got))
+					t.Errorf("visited %q", fixture.Paths(got))
 				}
 				if alloc > 16<<20 {
 					t.Errorf("allocated %d bytes before failing", alloc)
@@ -267,8 +267,8 @@ func TestArchive04_XzFramingWalk(t *testing.T) {
 			if strings.HasPrefix(name, "python") {
 				want, body = "p/evil.py", fixture.Payload+"\n"
 			}
-			if v, ok := fxFind(got, want); !ok || v.Data != body {
-				t.Errorf("visited %q; %s = %q", fxPaths(got), want, v.Data)
+			if v, ok := fixture.Find(got, want); !ok || v.Data != body {
+				t.Errorf("visited %q; %s = %q", fixture.Paths(got), want, v.Data)
 			}
 		})
 	}
@@ -455,7 +455,7 @@ func TestArchive07_OverMaxScanSize(t *testing.T) {
 			got, _, err := fxFlatten(t, data, lim)
 			fixture.WantClass(t, err, failure.ErrTooLarge, strconv.Itoa(len(data)), "> limit "+strconv.Itoa(len(data)-1))
 			if len(got) != 0 {
-				t.Errorf("scanned %q of an archive over the limit", fxPaths(got))
+				t.Errorf("scanned %q of an archive over the limit", fixture.Paths(got))
 			}
 			// At the limit passes: limits are checked with ">".
 			lim.MaxScanSize = int64(len(data))
@@ -511,8 +511,8 @@ func TestArchive08_TrailingDataAndGzipMembers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, _, err := fxFlatten(t, tt.data, fxLimits())
 			fixture.WantClass(t, err, nil)
-			if v, ok := fxFind(got, "pkg/evil.py"); !ok || v.Data != fixture.Payload || len(got) != 2 {
-				t.Fatalf("visited %q", fxPaths(got))
+			if v, ok := fixture.Find(got, "pkg/evil.py"); !ok || v.Data != fixture.Payload || len(got) != 2 {
+				t.Fatalf("visited %q", fixture.Paths(got))
 			}
 		})
 	}
@@ -538,8 +538,8 @@ func TestArchive08_TarBz2(t *testing.T) {
 	data := fixture.Hex(fixture.TarBz2Hex)
 	got, fl, err := fxFlatten(t, data, fxLimits())
 	fixture.WantClass(t, err, nil)
-	if fl.Format != FormatTarBz2 || !slices.Equal(fxPaths(got), []string{"pkg-1.0/setup.py", "pkg-1.0/pkg/evil.py"}) {
-		t.Fatalf("format %q paths %q", fl.Format, fxPaths(got))
+	if fl.Format != FormatTarBz2 || !slices.Equal(fixture.Paths(got), []string{"pkg-1.0/setup.py", "pkg-1.0/pkg/evil.py"}) {
+		t.Fatalf("format %q paths %q", fl.Format, fixture.Paths(got))
 	}
 	if got[1].Data != "import os; "+fixture.Payload+"\n" {
 		t.Errorf("evil.py = %q", got[1].Data)
@@ -590,10 +590,10 @@ func TestArchive10_BrokenNestedArchiveIsANote(t *testing.T) {
 			if len(fl.Notes) != 1 || fl.Notes[0].Path != "tests/broken.bin" {
 				t.Fatalf("notes %+v", fl.Notes)
 			}
-			if v, ok := fxFind(got, "tests/broken.bin"); !ok || v.Data != string(member) {
+			if v, ok := fixture.Find(got, "tests/broken.bin"); !ok || v.Data != string(member) {
 				t.Error("the broken archive's own bytes were not scanned")
 			}
-			if _, ok := fxFind(got, "pkg/evil.py"); !ok {
+			if _, ok := fixture.Find(got, "pkg/evil.py"); !ok {
 				t.Error("the walk did not go on after the broken archive")
 			}
 		})
@@ -641,7 +641,7 @@ func TestArchive10_BudgetsInsideNestedArchivesFail(t *testing.T) {
 	got, _, err := fxFlatten(t, data, lim)
 	fixture.WantClass(t, err, failure.ErrTooLarge, "many.zip")
 	if len(got) != 1 {
-		t.Errorf("visited %q before failing", fxPaths(got))
+		t.Errorf("visited %q before failing", fixture.Paths(got))
 	}
 }
 
@@ -656,8 +656,8 @@ func TestArchive10_BareCompressedFileIsScannedRaw(t *testing.T) {
 	)
 	got, fl, err := fxFlatten(t, data, fxLimits())
 	fixture.WantClass(t, err, nil)
-	if !slices.Equal(fxPaths(got), []string{"pkg/data.json.gz", "pkg/big.json.gz", "pkg/notes.xz"}) {
-		t.Fatalf("visited %q", fxPaths(got))
+	if !slices.Equal(fixture.Paths(got), []string{"pkg/data.json.gz", "pkg/big.json.gz", "pkg/notes.xz"}) {
+		t.Fatalf("visited %q", fixture.Paths(got))
 	}
 	for _, v := range got {
 		if v.Archive {
@@ -681,8 +681,8 @@ func TestArchive11_PathsReportedAsGiven(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, _, err := fxFlatten(t, data, fxLimits())
 			fixture.WantClass(t, err, nil)
-			if !slices.Equal(fxPaths(got), names) {
-				t.Fatalf("paths %q, want %q", fxPaths(got), names)
+			if !slices.Equal(fixture.Paths(got), names) {
+				t.Fatalf("paths %q, want %q", fixture.Paths(got), names)
 			}
 		})
 	}
@@ -706,8 +706,8 @@ func TestArchive11_LinksOutsideAreNotFollowed(t *testing.T) {
 	))
 	got, fl, err := fxFlatten(t, data, fxLimits())
 	fixture.WantClass(t, err, nil)
-	if !slices.Equal(fxPaths(got), []string{"pkg/real.py"}) {
-		t.Fatalf("visited %q", fxPaths(got))
+	if !slices.Equal(fixture.Paths(got), []string{"pkg/real.py"}) {
+		t.Fatalf("visited %q", fixture.Paths(got))
 	}
 	noted := map[string]bool{}
 	for _, n := range fl.Notes {

@@ -67,7 +67,7 @@ func diffErr(err error) string {
 }
 
 type diffRun struct {
-	visits []fxVisit
+	visits []fixture.Visit
 	fl     Flattened
 	err    string
 	class  error
@@ -76,7 +76,7 @@ type diffRun struct {
 func diffOnce(tb testing.TB, data []byte, lim Limits) (r diffRun) {
 	tb.Helper()
 	fl, err := Flatten(context.Background(), data, lim, func(f *File) error {
-		r.visits = append(r.visits, fxVisit{Path: f.Path, Data: string(f.Data), Depth: f.Depth, Archive: f.Archive, Links: f.LinkTargets})
+		r.visits = append(r.visits, fixture.Visit{Path: f.Path, Data: string(f.Data), Depth: f.Depth, Archive: f.Archive, Links: f.LinkTargets})
 		return nil
 	}, Options{})
 	r.fl, r.err, r.class = fl, diffErr(err), failure.Class(err)
@@ -98,7 +98,7 @@ func diffInflatePaths(tb testing.TB, data []byte, lim Limits) {
 		tb.Errorf("inflate paths differ on %d bytes: isal err %q, go err %q", len(data), c.err, g.err)
 	}
 	if !reflect.DeepEqual(c.visits, g.visits) {
-		tb.Errorf("inflate paths differ on %d bytes: isal visited %q, go %q", len(data), fxPaths(c.visits), fxPaths(g.visits))
+		tb.Errorf("inflate paths differ on %d bytes: isal visited %q, go %q", len(data), fixture.Paths(c.visits), fixture.Paths(g.visits))
 	}
 	if !reflect.DeepEqual(c.fl, g.fl) {
 		tb.Errorf("inflate paths differ on %d bytes: isal %+v, go %+v", len(data), c.fl, g.fl)

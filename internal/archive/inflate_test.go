@@ -94,7 +94,7 @@ func TestInflateGzipMembers(t *testing.T) {
 			got, _, err := fxFlatten(t, data, lim)
 			fixture.WantClass(t, err, nil)
 			if len(got) != 3 || got[1].Data != big || got[2].Data != fixture.Payload {
-				t.Fatalf("visited %q", fxPaths(got))
+				t.Fatalf("visited %q", fixture.Paths(got))
 			}
 		})
 	}
@@ -133,7 +133,7 @@ func TestInflateGzipHostile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, _, err := fxFlatten(t, tt.data, fxLimits())
 			fixture.WantClass(t, err, failure.ErrMalformed, tt.frags...)
-			if _, ok := fxFind(got, "pkg/evil.py"); ok && !strings.Contains(tt.name, "last member") {
+			if _, ok := fixture.Find(got, "pkg/evil.py"); ok && !strings.Contains(tt.name, "last member") {
 				t.Errorf("visited the file after the failure")
 			}
 		})
@@ -183,6 +183,6 @@ func TestInflateZipHostile(t *testing.T) {
 	got, _, err := fxFlatten(t, padded, fxLimits())
 	fixture.WantClass(t, err, nil)
 	if len(got) != 1 || got[0].Data != body {
-		t.Fatalf("visited %q", fxPaths(got))
+		t.Fatalf("visited %q", fixture.Paths(got))
 	}
 }

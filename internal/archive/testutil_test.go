@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vipyrsec/dragonfly-client-go/internal/failure"
+	"github.com/vipyrsec/dragonfly-client-go/internal/fixture"
 )
 
 // fxLimits are the shrunk limits most tests use.
@@ -18,15 +19,6 @@ func fxLimits() Limits {
 	return lim
 }
 
-// fxVisit is a copy of what a visitor saw.
-type fxVisit struct {
-	Path    string
-	Data    string
-	Depth   int
-	Archive bool
-	Links   []string
-}
-
 // fxDiff, when set (by inflate_isal_test.go in a build with the tag
 // isal), flattens and scans data through both inflate paths and fails tb
 // unless the results agree. fxFlatten has it run when the test ends, out
@@ -34,17 +26,17 @@ type fxVisit struct {
 var fxDiff func(tb testing.TB, data []byte, lim Limits)
 
 // fxFlatten flattens data and records every visit, copying the data.
-func fxFlatten(tb testing.TB, data []byte, lim Limits) ([]fxVisit, Flattened, error) {
+func fxFlatten(tb testing.TB, data []byte, lim Limits) ([]fixture.Visit, Flattened, error) {
 	tb.Helper()
 	if fxDiff != nil {
 		tb.Cleanup(func() { fxDiff(tb, data, lim) })
 	}
-	var got []fxVisit
+	var got []fixture.Visit
 	fl, err := Flatten(context.Background(), data, lim, func(f *File) error {
 		if int64(len(f.Data)) > lim.MaxFileSize {
 			tb.Errorf("visited %s with %d bytes > MaxFileSize %d", DisplayName(f.Path), len(f.Data), lim.MaxFileSize)
 		}
-		got = append(got, fxVisit{Path: f.Path, Data: string(f.Data), Depth: f.Depth, Archive: f.Archive, Links: f.LinkTargets})
+		got = append(got, fixture.Visit{Path: f.Path, Data: string(f.Data), Depth: f.Depth, Archive: f.Archive, Links: f.LinkTargets})
 		return nil
 	}, Options{})
 	if err != nil && failure.Class(err) == nil {
@@ -54,22 +46,4 @@ func fxFlatten(tb testing.TB, data []byte, lim Limits) ([]fxVisit, Flattened, er
 		tb.Errorf("BytesExpanded %d > MaxExpandedSize %d", fl.BytesExpanded, lim.MaxExpandedSize)
 	}
 	return got, fl, err
-}
-
-func fxPaths(v []fxVisit) []string {
-	out := make([]string, len(v))
-	for i, f := range v {
-		out[i] = f.Path
-	}
-	return out
-}
-
-// fxFind returns the visit of path.
-func fxFind(v []fxVisit, path string) (fxVisit, bool) {
-	for _, f := range v {
-		if f.Path == path {
-			return f, true
-		}
-	}
-	return fxVisit{}, false
 }
